@@ -1,4 +1,4 @@
-"""One monitoring run, as the notebook executes it: transcribe the corpus, score it, publish results.
+"""One monitoring run as the notebook executes it: transcribe the corpus, score it, publish.
 
 The notebook stays thin and calls ``run_corpus``. Upload order is part of the contract: transcripts
 (written by Transcribe) first, then the run report, and the scores CSV last, because the CSV's
