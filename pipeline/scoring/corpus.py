@@ -7,6 +7,7 @@ mean of per-file WERs.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ MIN_RESAMPLES = 200
 
 @dataclass(frozen=True)
 class CorpusWer:
-    """Micro-averaged WER over the scored files, with its bootstrap interval (None when undefined)."""
+    """Micro-averaged WER over the scored files and its bootstrap interval (None if undefined)."""
 
     wer: float | None
     ci_low: float | None
@@ -41,7 +42,8 @@ def corpus_wer(
     """Score a corpus from ``(errors, ref_words)`` per file, errors being S + D + I.
 
     The interval resamples files with replacement (a seeded RNG keeps it reproducible) and
-    takes the percentile interval of the resampled micro-averaged WERs.
+    takes the percentile interval of the resampled micro-averaged WERs, rounding both ends
+    outwards so it is never narrower than the requested confidence.
     """
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
@@ -70,6 +72,7 @@ def corpus_wer(
             estimates.append(sum(map(errors.__getitem__, sample)) / sample_refs)
     estimates.sort()
     tail = (1 - confidence) / 2
-    low = estimates[int(tail * (len(estimates) - 1))]
-    high = estimates[int(round((1 - tail) * (len(estimates) - 1)))]
+    last = len(estimates) - 1
+    low = estimates[math.floor(tail * last)]
+    high = estimates[math.ceil((1 - tail) * last)]
     return CorpusWer(point, low, high, n, total_errors, total_refs, resamples, confidence)
