@@ -18,6 +18,7 @@ from pipeline.errors import ScoringError
 from pipeline.report_html import render_report
 from pipeline.scoring.corpus import CorpusWer, corpus_wer
 from pipeline.scoring.metrics import FileScore, score_file
+from pipeline.scoring.normalize import get_normalizer
 from pipeline.transcribe import (
     Corpus,
     TranscriptionResult,
@@ -102,6 +103,7 @@ def run_corpus(
     on_progress: ProgressCallback | None = None,
 ) -> RunOutcome:
     """Transcribe and score every audio file under the prefix, then upload report and CSV."""
+    get_normalizer(config.normalizer)  # an unknown name fails before any job is started
     corpus = discover_corpus(s3, config.media_bucket, config.corpus_prefix)
     results = transcribe_corpus(
         corpus.items,
