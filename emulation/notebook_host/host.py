@@ -25,6 +25,7 @@ import string
 import subprocess
 import threading
 import time
+import traceback
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -58,6 +59,8 @@ from emulation.notebook_host.processes import POLL_SECONDS, ProcessGroup
 from pipeline.errors import PipelineError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from emulation.twin import Twin
 
 LOG_GROUP = "/aws/sagemaker/NotebookInstances"
@@ -227,11 +230,11 @@ class NotebookHost:
             self._record(instance, run, "Pending", "StartNotebookInstance")
             if self.config.max_run_seconds is not None:
                 run.watchdog = threading.Timer(
-                    self.config.max_run_seconds, self._watchdog, args=(instance, run)
+                    self.config.max_run_seconds, self._guarded(self._watchdog, instance, run)
                 )
                 run.watchdog.daemon = True
                 run.watchdog.start()
-        self._spawn(self._boot, backend, instance, run)
+        self._spawn(self._boot, instance, run, backend)
 
     def _stop(self, backend: SageMakerModelBackend, name: str) -> None:
         instance = backend.get_notebook_instance(name)
@@ -256,14 +259,14 @@ class NotebookHost:
     # -- the state machine's workers --------------------------------------------------------
 
     def _boot(
-        self, backend: SageMakerModelBackend, instance: FakeSagemakerNotebookInstance, run: _Run
+        self, instance: FakeSagemakerNotebookInstance, run: _Run, backend: SageMakerModelBackend
     ) -> None:
         if run.ended.wait(self.config.pending_seconds):
             return
         name = instance.notebook_instance_name
-        self.sandbox(name).prepare(instance.arn, name)
         with self._lock:
             self._sandboxes.add(self.sandbox(name).root)
+        self.sandbox(name).prepare(instance.arn, name)
         config_name = instance.lifecycle_config_name
         if not config_name:
             self._enter_service(instance, run, "no lifecycle configuration")
@@ -459,6 +462,43 @@ class NotebookHost:
     def _backend(self) -> SageMakerModelBackend:
         return sagemaker_backends[self.twin.account_id][self.twin.region]
 
-    @staticmethod
-    def _spawn(target: Any, *args: Any) -> None:
-        threading.Thread(target=target, args=args, daemon=True).start()
+    def _spawn(
+        self,
+        target: Callable[..., None],
+        instance: FakeSagemakerNotebookInstance,
+        run: _Run,
+        *extra: Any,
+    ) -> None:
+        threading.Thread(target=self._guarded(target, instance, run, *extra), daemon=True).start()
+
+    def _guarded(
+        self,
+        target: Callable[..., None],
+        instance: FakeSagemakerNotebookInstance,
+        run: _Run,
+        *extra: Any,
+    ) -> Callable[[], None]:
+        """A worker whose unexpected error is reported and fails the instance (never stuck)."""
+
+        def work() -> None:
+            try:
+                target(instance, run, *extra)
+            except Exception as error:
+                name = instance.notebook_instance_name
+                self.twin.record_error(
+                    "notebooks",
+                    f"notebook instance {name!r}: {error!r}",
+                    traceback=traceback.format_exc(),
+                    instance=name,
+                )
+                with self._lock:
+                    run.ended.set()
+                    if run.watchdog is not None:
+                        run.watchdog.cancel()
+                run.group.end(grace_seconds=0)
+                with self._lock:
+                    self._record(
+                        instance, run, "Failed", f"The twin's notebook host failed: {error}"
+                    )
+
+        return work

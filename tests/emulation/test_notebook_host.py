@@ -230,6 +230,37 @@ def test_hook_exiting_non_zero_fails_the_instance_with_its_log_tail(sm, host):
     host.wait_for_status("nb-broken", "Failed")
 
 
+@pytest.mark.parametrize(
+    ("config", "content", "reason"),
+    [
+        ("ghost-lc", None, "Notebook Instance Lifecycle Config does not exist."),
+        ("garbled-lc", "not base64!", "is not base64"),
+    ],
+)
+def test_an_unusable_lifecycle_config_fails_the_start(sm, host, config, content, reason):
+    if content is not None:
+        sm.create_notebook_instance_lifecycle_config(
+            NotebookInstanceLifecycleConfigName=config, OnStart=[{"Content": content}]
+        )
+    sm.create_notebook_instance(
+        NotebookInstanceName="nb-unusable",
+        InstanceType="ml.t3.medium",
+        RoleArn=ROLE_ARN,
+        LifecycleConfigName=config,
+    )
+    sm.stop_notebook_instance(NotebookInstanceName="nb-unusable")
+    host.wait_for_status("nb-unusable", "Stopped")
+
+    sm.start_notebook_instance(NotebookInstanceName="nb-unusable")
+    host.wait_for_status("nb-unusable", "Failed")
+
+    assert reason in describe(sm, "nb-unusable")["FailureReason"]
+    assert (
+        f"notebook-instance-lifecycle-config/{config}"
+        in describe(sm, "nb-unusable")["FailureReason"]
+    )
+
+
 def test_crlf_line_endings_fail_as_on_a_real_instance(sm, host):
     stopped_instance(sm, host, "nb-crlf", "#!/bin/bash\r\necho hello\r\n")
 
@@ -399,6 +430,25 @@ def test_wait_for_status_names_the_status_it_saw(sm, host):
     stopped_instance(sm, host, "nb-idle")
     with pytest.raises(NotebookHostTimeout, match="'nb-idle' is Stopped, not InService"):
         host.wait_for_status("nb-idle", "InService", timeout=0.2)
+
+
+def test_an_error_inside_the_host_fails_the_instance_and_is_reported(
+    sm, host, twin_and_host, tmp_path: Path
+):
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")
+    stopped_instance(sm, host, "nb-unhostable", PREAMBLE)
+    host.config = dataclasses.replace(host.config, sandbox_root=not_a_folder)
+
+    sm.start_notebook_instance(NotebookInstanceName="nb-unhostable")
+    host.wait_for_status("nb-unhostable", "Failed")
+
+    assert describe(sm, "nb-unhostable")["FailureReason"].startswith(
+        "The twin's notebook host failed: "
+    )
+    error = twin_and_host[0].errors[-1]
+    assert (error.part, error.context) == ("notebooks", {"instance": "nb-unhostable"})
+    assert "NotADirectoryError" in error.message
 
 
 def test_uninstall_gives_moto_back_its_own_sagemaker(host):
