@@ -21,6 +21,7 @@ from pipeline.scoring.metrics import FileScore, score_file
 from pipeline.scoring.normalize import get_normalizer
 from pipeline.transcribe import (
     Corpus,
+    ProgressEvent,
     TranscriptionResult,
     discover_corpus,
     transcribe_corpus,
@@ -92,7 +93,7 @@ def file_summary(outcome: FileOutcome) -> dict[str, Any]:
     return row
 
 
-ProgressCallback = Callable[[dict[str, Any]], None]
+ProgressCallback = Callable[[ProgressEvent], None]
 
 
 def run_corpus(
