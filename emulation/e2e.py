@@ -1,0 +1,477 @@
+"""`make e2e`: the whole chain on the twin, followed stage by stage, ending in a run summary.
+
+Start the twin, deploy ``deploy/template.yaml`` through the same code as ``make deploy``, upload
+a corpus, fire the schedule, then follow what the deployed system does by itself: the starter
+Lambda starts the notebook instance, its OnStart script runs the notebook (Transcribe jobs on the
+twin's speech engine, scoring, report, scores CSV), S3 triggers the ingest Lambda, which writes
+DynamoDB and publishes to SNS, and the instance stops itself. Nothing here calls the pipeline
+directly: it only starts the chain and reads back what the twin recorded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from boto3.dynamodb.types import TypeDeserializer
+
+from deploy.stack import deploy_stack
+from emulation.build import TwinConfig, build_twin
+from emulation.cfn_repairs import repair_stack
+from emulation.notebook_host import NotebookHostConfig
+from emulation.transcribe_engine.service import TranscribeConfig
+from emulation.twin import Twin
+from pipeline.errors import PipelineError
+from pipeline.transcribe import AUDIO_FORMATS
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CORPUS = PROJECT_ROOT / "corpus" / "sample"
+TERMINAL_JOB_STATES = {"COMPLETED", "FAILED"}
+T = TypeVar("T")
+
+
+class E2EError(PipelineError):
+    """A stage of the chain did not complete; the message says which and why."""
+
+
+@dataclass
+class E2EOptions:
+    corpus: Path = DEFAULT_CORPUS
+    stack: str = "asr-e2e"
+    runs_dir: Path = PROJECT_ROOT / "runs"
+    engine: str = "faster-whisper"
+    timeout: float = 900.0  # for the whole chain after the schedule fires
+    lambda_retry_delays: tuple[float, ...] = (2.0, 4.0)  # AWS waits ~1 and ~2 minutes
+    parameters: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Stage:
+    name: str
+    seconds: float = 0.0
+    status: str = "pending"  # ok | failed | pending
+    detail: str = ""
+
+
+class StageLog:
+    """Times each stage and reports progress: rich on a terminal, plain lines otherwise."""
+
+    def __init__(self, out: Callable[[str], None]) -> None:
+        self.stages: list[Stage] = []
+        self.out = out
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[Stage]:
+        stage = Stage(name)
+        self.stages.append(stage)
+        self.out(f"[stage] {name} ...")
+        started = time.monotonic()
+        try:
+            yield stage
+        except Exception as exc:
+            stage.status, stage.detail = "failed", str(exc)
+            raise
+        finally:
+            stage.seconds = round(time.monotonic() - started, 3)
+        stage.status = "ok"
+        suffix = f": {stage.detail}" if stage.detail else ""
+        self.out(f"[stage] {name} ok in {stage.seconds:.1f} s{suffix}")
+
+    def as_dict(self) -> dict[str, dict[str, Any]]:
+        return {
+            s.name: {"seconds": s.seconds, "status": s.status, "detail": s.detail}
+            for s in self.stages
+        }
+
+
+def wait_until(
+    probe: Callable[[], T | None],
+    *,
+    deadline: float,
+    what: str,
+    fail: Callable[[], str | None] = lambda: None,
+    interval: float = 0.25,
+) -> T:
+    """Poll ``probe`` until it returns something; ``fail`` returns a reason to stop early."""
+    while True:
+        result = probe()
+        if result is not None:
+            return result
+        reason = fail()
+        if reason:
+            raise E2EError(f"{what}: {reason}")
+        if time.monotonic() > deadline:
+            raise E2EError(f"{what}: timed out")
+        time.sleep(interval)
+
+
+def corpus_files(corpus: Path) -> list[Path]:
+    """The audio files and references of a local corpus folder (same layout as in S3)."""
+    if not corpus.is_dir():
+        raise E2EError(f"corpus {corpus} is not a folder")
+    wanted = {f".{ext}" for ext in AUDIO_FORMATS} | {".txt"}
+    files = sorted(p for p in corpus.rglob("*") if p.is_file() and p.suffix.lower() in wanted)
+    if not any(p.suffix.lower() != ".txt" for p in files):
+        raise E2EError(f"corpus {corpus} holds no audio ({', '.join(sorted(AUDIO_FORMATS))})")
+    return files
+
+
+class ChainRun:
+    """One e2e run on a started twin: deploy, upload, fire and follow, then read back."""
+
+    def __init__(self, twin: Twin, options: E2EOptions, log: StageLog) -> None:
+        self.twin, self.options, self.log = twin, options, log
+        self.outputs: dict[str, str] = {}
+        self.run_id: str | None = None
+        self.audio_count = 0
+
+    # -- stages ---------------------------------------------------------------------------
+    def deploy(self) -> None:
+        with self.log.stage("deploy") as stage:
+            self.outputs = deploy_stack(
+                self.twin, self.options.stack, self.options.parameters, poll_seconds=0.2
+            )
+            repairs = repair_stack(self.twin, self.options.stack)
+            stage.detail = f"{len(repairs)} twin repairs"
+
+    def upload_corpus(self) -> None:
+        with self.log.stage("upload corpus") as stage:
+            files = corpus_files(self.options.corpus)
+            s3 = self.twin.client("s3")
+            prefix = self.parameter("CorpusPrefix", "corpus/")
+            for path in files:
+                key = prefix + path.relative_to(self.options.corpus).as_posix()
+                s3.upload_file(str(path), self.outputs["MediaBucketName"], key)
+            self.audio_count = sum(1 for p in files if p.suffix.lower() != ".txt")
+            stage.detail = f"{len(files)} files, {self.audio_count} audio"
+
+    def fire_schedule(self) -> None:
+        with self.log.stage("fire schedule"):
+            self.twin.parts["scheduler"].fire(self.outputs["ScheduleRuleName"])
+
+    def follow(self) -> None:
+        deadline = time.monotonic() + self.options.timeout
+        name = self.outputs["NotebookInstanceName"]
+        with self.log.stage("instance start") as stage:
+            wait_until(
+                lambda: self.transition_to(name, "InService"),
+                deadline=deadline,
+                what="notebook instance did not reach InService",
+                fail=lambda: self.instance_failure(name) or self.lambda_failure(),
+            )
+            stage.detail = name
+        with self.log.stage("transcribe") as stage:
+            stage.detail = wait_until(
+                self.transcription_done,
+                deadline=deadline,
+                what="transcription jobs did not finish",
+                fail=lambda: self.instance_failure(name) or self.stopped_early(name),
+                interval=0.5,
+            )
+        with self.log.stage("score + upload") as stage:
+            self.run_id = wait_until(
+                self.scores_run_id,
+                deadline=deadline,
+                what="no scores CSV was uploaded",
+                fail=lambda: self.stopped_early(name, grace=True),
+            )
+            stage.detail = f"s3://{self.outputs['ResultsBucketName']}/scores/{self.run_id}.csv"
+        with self.log.stage("ingest") as stage:
+            invocation = wait_until(
+                self.ingest_finished, deadline=deadline, what="ingest Lambda did not finish"
+            )
+            if invocation.error:
+                raise E2EError(f"ingest Lambda failed: {invocation.error}")
+            stage.detail = f"{len(self.dynamodb_items())} DynamoDB items"
+        with self.log.stage("notification") as stage:
+            message = wait_until(
+                self.notification, deadline=deadline, what="no SNS notification for the run"
+            )
+            stage.detail = message["subject"]
+        with self.log.stage("instance stop"):
+            wait_until(
+                lambda: self.transition_to(name, "Stopped"),
+                deadline=deadline,
+                what="notebook instance did not stop",
+            )
+
+    # -- probes ---------------------------------------------------------------------------
+    def parameter(self, name: str, default: str) -> str:
+        return self.options.parameters.get(name, default)
+
+    def transition_to(self, name: str, status: str) -> bool | None:
+        transitions = self.twin.parts["notebooks"].transitions
+        return (
+            True if any(t.instance == name and t.to_status == status for t in transitions) else None
+        )
+
+    def instance_failure(self, name: str) -> str | None:
+        described = self.twin.client("sagemaker").describe_notebook_instance(
+            NotebookInstanceName=name
+        )
+        if described["NotebookInstanceStatus"] == "Failed":
+            return f"instance Failed: {described.get('FailureReason', 'no reason given')}"
+        return None
+
+    def stopped_early(self, name: str, grace: bool = False) -> str | None:
+        """The instance stopped although the step we wait for never happened."""
+        if self.transition_to(name, "Stopped") and (not grace or self.scores_run_id() is None):
+            if grace:
+                time.sleep(1.0)  # the CSV upload and the stop can race by a moment
+                if self.scores_run_id() is not None:
+                    return None
+            return "the instance stopped first; see its hook log " + str(
+                self.twin.parts["notebooks"].hook_log(name)
+            )
+        return None
+
+    def lambda_failure(self) -> str | None:
+        failed = [i for i in self.twin.inspector.invocations() if i.error]
+        return f"{failed[0].function_name} failed: {failed[0].error}" if failed else None
+
+    def transcription_done(self) -> str | None:
+        jobs = self.twin.parts["transcribe"].jobs
+        finished = [j for j in jobs if j.status in TERMINAL_JOB_STATES]
+        if self.scores_run_id() is not None or (
+            len(jobs) >= self.audio_count and len(finished) == len(jobs)
+        ):
+            failed = sum(1 for j in finished if j.status == "FAILED")
+            return f"{len(finished)} jobs finished, {failed} FAILED"
+        return None
+
+    def scores_run_id(self) -> str | None:
+        listing = self.twin.client("s3").list_objects_v2(
+            Bucket=self.outputs["ResultsBucketName"], Prefix="scores/"
+        )
+        keys = [o["Key"] for o in listing.get("Contents", []) if o["Key"].endswith(".csv")]
+        return keys[0].removeprefix("scores/").removesuffix(".csv") if keys else None
+
+    def ingest_finished(self) -> Any:
+        function = self.outputs["IngestScoresFunctionName"]
+        runtime = self.twin.parts["lambda"]
+        runtime.wait_idle(timeout=60)
+        invocations = [i for i in runtime.invocations_of(function) if i.finished]
+        return invocations[-1] if invocations else None
+
+    def notification(self) -> dict[str, Any] | None:
+        for message in self.notifications():
+            if message["attributes"].get("run_id") == self.run_id:
+                return message
+        return None
+
+    # -- read back ------------------------------------------------------------------------
+    def notifications(self) -> list[dict[str, Any]]:
+        return [
+            {"subject": m.subject, "message": m.message, "attributes": m.attributes}
+            for m in self.twin.inspector.sns_messages(self.outputs.get("AlertTopicArn"))
+        ]
+
+    def dynamodb_items(self) -> list[dict[str, Any]]:
+        deserialize = TypeDeserializer().deserialize
+        paginator = self.twin.client("dynamodb").get_paginator("query")
+        items = []
+        for page in paginator.paginate(
+            TableName=self.outputs["ScoresTableName"],
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"RUN#{self.run_id}"}},
+        ):
+            items += [{k: plain(deserialize(v)) for k, v in item.items()} for item in page["Items"]]
+        return items
+
+    def results_object(self, key: str) -> bytes | None:
+        s3 = self.twin.client("s3")
+        try:
+            return s3.get_object(Bucket=self.outputs["ResultsBucketName"], Key=key)["Body"].read()
+        except s3.exceptions.NoSuchKey:
+            return None
+
+    def summary(self) -> dict[str, Any]:
+        """The run summary `make e2e` writes: what the twin holds for this run, read back."""
+        report = self.results_object(f"reports/{self.run_id}/summary.json")
+        report_summary = json.loads(report) if report else {}
+        texts = {f["file"]: f for f in report_summary.get("files", [])}
+        scores = self.results_object(f"scores/{self.run_id}.csv") or b""
+        files = []
+        for row in csv.DictReader(io.StringIO(scores.decode("utf-8"))):
+            text = texts.get(row["file"], {})
+            files.append(
+                {
+                    "file": row["file"],
+                    "status": row["status"],
+                    "error": row["error"] or None,
+                    "reference": text.get("reference"),
+                    "hypothesis": text.get("hypothesis"),
+                    "wer": number(row["wer"]),
+                    "ref_words": number(row["ref_words"]),
+                    "substitutions": number(row["substitutions"]),
+                    "deletions": number(row["deletions"]),
+                    "insertions": number(row["insertions"]),
+                }
+            )
+        items = self.dynamodb_items()
+        run_item = next((i for i in items if i.get("sk") == "SUMMARY"), {})
+        name = self.outputs.get("NotebookInstanceName")
+        instance = (
+            self.twin.client("sagemaker").describe_notebook_instance(NotebookInstanceName=name)
+            if name
+            else {}
+        )
+        return {
+            "run_id": self.run_id,
+            "corpus_wer": run_item.get("corpus_wer", report_summary.get("corpus_wer")),
+            "ci_low": run_item.get("ci_low", report_summary.get("ci_low")),
+            "ci_high": run_item.get("ci_high", report_summary.get("ci_high")),
+            "status": run_item.get("status"),
+            "files": files,
+            "dynamodb_items": items,
+            "notifications": [
+                n for n in self.notifications() if n["attributes"].get("run_id") == self.run_id
+            ],
+            "instance_status": instance.get("NotebookInstanceStatus"),
+            "report_keys": sorted(self.report_keys()),
+            "stages": self.log.as_dict(),
+        }
+
+    def report_keys(self) -> list[str]:
+        listing = self.twin.client("s3").list_objects_v2(
+            Bucket=self.outputs["ResultsBucketName"], Prefix=f"reports/{self.run_id}/"
+        )
+        return [o["Key"] for o in listing.get("Contents", [])]
+
+
+def plain(value: Any) -> Any:
+    """DynamoDB's Decimals as ints or floats, so the summary is plain JSON."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list | set):
+        return [plain(v) for v in value]
+    if hasattr(value, "as_integer_ratio") and not isinstance(value, int | float):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+def number(text: str) -> float | int | None:
+    if text == "":
+        return None
+    value = float(text)
+    return int(value) if value.is_integer() and "." not in text else value
+
+
+def twin_config(options: E2EOptions, sandbox: Path) -> TwinConfig:
+    """The twin for e2e: the instance's python is this venv's, with the speech engine chosen."""
+    return TwinConfig(
+        lambda_retry_delays=options.lambda_retry_delays,
+        notebooks=NotebookHostConfig(
+            sandbox_root=sandbox,
+            extra_env={
+                "ASR_PYTHON": sys.executable,
+                "ASR_ENGINE_LABEL": f"twin:{options.engine}",
+                "ASR_POLL_INTERVAL": "1",
+                "HF_HUB_OFFLINE": "1",
+            },
+        ),
+        transcribe=TranscribeConfig(engine=options.engine),
+    )
+
+
+def run_chain(twin: Twin, options: E2EOptions, log: StageLog) -> dict[str, Any]:
+    """Deploy, upload, fire, follow and read back on a started twin; return the run summary."""
+    chain = ChainRun(twin, options, log)
+    try:
+        chain.deploy()
+        chain.upload_corpus()
+        chain.fire_schedule()
+        chain.follow()
+    except Exception as exc:
+        summary = chain.summary() if chain.run_id else {"run_id": None, "stages": log.as_dict()}
+        summary["error"] = str(exc)
+        return summary
+    return chain.summary()
+
+
+def print_report(summary: dict[str, Any], out: Any) -> None:
+    """The per-file scores table, the corpus WER with its interval and the notification text."""
+    from rich.table import Table
+
+    table = Table(title=f"run {summary.get('run_id')}")
+    for column in ("file", "status", "error"):
+        table.add_column(column)
+    for column in ("WER", "ref words", "S", "D", "I"):
+        table.add_column(column, justify="right")
+    for f in summary.get("files", []):
+        wer = "" if f["wer"] is None else f"{100 * f['wer']:.1f}%"
+        counts = ("ref_words", "substitutions", "deletions", "insertions")
+        table.add_row(
+            f["file"],
+            f["status"],
+            f["error"] or "",
+            wer,
+            *("" if f[k] is None else str(f[k]) for k in counts),
+        )
+    out.print(table)
+    wer = summary.get("corpus_wer")
+    if wer is not None:
+        out.print(
+            f"corpus WER {100 * wer:.2f}% "
+            f"(95% CI {100 * summary['ci_low']:.2f}% to {100 * summary['ci_high']:.2f}%)"
+        )
+    for note in summary.get("notifications", []):
+        out.print(f"\nnotification: {note['subject']}\n{note['message']}", markup=False)
+    if summary.get("error"):
+        out.print(f"[bold red]e2e failed:[/] {summary['error']}")
+
+
+def write_summary(summary: dict[str, Any], runs_dir: Path) -> Path:
+    name = summary.get("run_id") or time.strftime("failed-%Y%m%dT%H%M%SZ", time.gmtime())
+    path = runs_dir / name / "summary.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
+    return path
+
+
+def succeeded(summary: dict[str, Any]) -> bool:
+    stages_ok = all(s["status"] == "ok" for s in summary["stages"].values())
+    return stages_ok and not summary.get("error") and summary.get("status") != "FAILED"
+
+
+def main(argv: list[str] | None = None) -> int:
+    from rich.console import Console
+
+    parser = argparse.ArgumentParser(prog="python -m emulation e2e", description=__doc__)
+    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    parser.add_argument("--stack", default=E2EOptions.stack)
+    parser.add_argument("--engine", default=E2EOptions.engine)
+    parser.add_argument("--timeout", type=float, default=E2EOptions.timeout)
+    parser.add_argument("--runs-dir", type=Path, default=E2EOptions.runs_dir)
+    args = parser.parse_args(argv)
+    options = E2EOptions(
+        corpus=args.corpus.resolve(),
+        stack=args.stack,
+        engine=args.engine,
+        timeout=args.timeout,
+        runs_dir=args.runs_dir.resolve(),
+    )
+    console = Console(highlight=False)
+    log = StageLog(lambda line: console.print(line, markup=False))
+    sandbox = options.runs_dir / "sandbox"
+    started = time.monotonic()
+    with log.stage("start twin"):
+        twin = build_twin(twin_config(options, sandbox)).start()
+    try:
+        summary = run_chain(twin, options, log)
+    finally:
+        twin.stop()
+    summary["total_seconds"] = round(time.monotonic() - started, 3)
+    print_report(summary, console)
+    path = write_summary(summary, options.runs_dir)
+    print(path)
+    return 0 if succeeded(summary) else 1
