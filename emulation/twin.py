@@ -8,6 +8,10 @@ installed per process, because the patches are process-wide.
 
 from __future__ import annotations
 
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
 import boto3
@@ -18,6 +22,8 @@ from emulation.server import DUMMY_ACCOUNT_ID, DUMMY_CREDENTIALS, MotoServer
 if TYPE_CHECKING:
     from botocore.client import BaseClient
 
+    from emulation.inspect import Inspector
+
 DEFAULT_REGION = "us-east-1"
 
 
@@ -27,17 +33,36 @@ class TwinPart(Protocol):
     def uninstall(self) -> None: ...
 
 
+@dataclass(frozen=True)
+class TwinError:
+    """Something that went wrong inside the twin (a handler raised, a delivery failed...).
+
+    The twin never swallows an error: every part records it here and logs it, so tests, e2e and
+    `serve` can show it.
+    """
+
+    part: str
+    message: str
+    traceback: str | None = None
+    context: dict[str, object] = field(default_factory=dict)
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
 class Twin:
     """One running twin: an endpoint, its environment, clients and the parts."""
 
     _active: Twin | None = None
 
-    def __init__(self, region: str = DEFAULT_REGION, port: int | None = None) -> None:
+    def __init__(
+        self, region: str = DEFAULT_REGION, port: int | None = None, host: str = "127.0.0.1"
+    ) -> None:
         self.region = region
         self.account_id = DUMMY_ACCOUNT_ID
-        self.server = MotoServer(port)
+        self.server = MotoServer(port, host)
         self.endpoint_url = self.server.endpoint_url
         self.parts: dict[str, TwinPart] = {}
+        self.errors: list[TwinError] = []
+        self._errors_lock = threading.Lock()
 
     def env(self) -> dict[str, str]:
         """The environment a process needs to talk to this twin (what `make twin` prints)."""
@@ -58,6 +83,24 @@ class Twin:
             config=Config(**config) if config else None,
         )
 
+    def record_error(
+        self, part: str, message: str, *, traceback: str | None = None, **context: object
+    ) -> TwinError:
+        """Log an error under ``emulation.<part>`` and keep it in ``errors``."""
+        error = TwinError(part, message, traceback, context)
+        with self._errors_lock:
+            self.errors.append(error)
+        detail = f"{message}\n{traceback.rstrip()}" if traceback else message
+        logging.getLogger(f"emulation.{part}").error("%s", detail)
+        return error
+
+    @property
+    def inspector(self) -> Inspector:
+        """Read-only views of what happened inside the twin (messages, invocations, errors)."""
+        from emulation.inspect import Inspector
+
+        return Inspector(self)
+
     def add_part(self, name: str, part: TwinPart) -> None:
         self.parts[name] = part
         if Twin._active is self:
@@ -67,6 +110,7 @@ class Twin:
         if Twin._active is not None:
             raise RuntimeError("a twin is already running in this process; stop it first")
         self.server.start()
+        self.server.reset()  # moto's state is process-wide: start from an empty AWS
         Twin._active = self
         for part in self.parts.values():
             part.install()
@@ -77,6 +121,8 @@ class Twin:
         for part in self.parts.values():
             part.reset()
         self.server.reset()
+        with self._errors_lock:
+            self.errors.clear()
 
     def stop(self) -> None:
         for part in reversed(list(self.parts.values())):

@@ -1,0 +1,123 @@
+"""``python -m emulation <command>``: ``serve`` runs the twin until Ctrl-C; ``e2e`` runs the chain.
+
+``serve`` prints the endpoint and the ``export`` lines a shell needs, then shows what happens
+(invocations, schedules, errors with tracebacks) as it happens: rich output on a terminal,
+plain log lines otherwise. Other commands live in their own modules and are imported only when
+asked for, so a missing one never breaks ``serve``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+
+from emulation.build import TwinConfig, build_twin
+from emulation.twin import DEFAULT_REGION, Twin, export_lines
+
+# command -> module whose main(argv) runs it, imported lazily.
+DELEGATED = {"e2e": "emulation.e2e"}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in DELEGATED:
+        return _delegate(argv[0], argv[1:])
+    parser = argparse.ArgumentParser(prog="python -m emulation", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="command")
+    serve = commands.add_parser("serve", help="run the twin until Ctrl-C (make twin)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0: all)")
+    serve.add_argument("--port", type=int, default=None, help="port (default: a free one)")
+    serve.add_argument("--region", default=DEFAULT_REGION)
+    serve.add_argument("--debug", action="store_true", help="also show debug logs")
+    for command, module in DELEGATED.items():
+        commands.add_parser(command, help=f"see python -m emulation {command} --help ({module})")
+    args = parser.parse_args(argv)
+    config = TwinConfig(region=args.region, port=args.port, host=args.host)
+    return serve_forever(config, debug=args.debug)
+
+
+def _delegate(command: str, argv: list[str]) -> int:
+    module_name = DELEGATED[command]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name:
+            raise
+        print(f"error: `{command}` is not available: {module_name} does not exist", file=sys.stderr)
+        return 2
+    return int(module.main(argv) or 0)
+
+
+def configure_logging(debug: bool = False) -> None:
+    """Rich, colourful lines on a terminal; plain timestamped lines in CI or a pipe."""
+    level = logging.DEBUG if debug else logging.INFO
+    if sys.stderr.isatty():
+        from rich.console import Console
+        from rich.logging import RichHandler
+
+        handler: logging.Handler = RichHandler(
+            console=Console(stderr=True), show_path=False, markup=False, log_time_format="%X"
+        )
+        handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
+        )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)  # other libraries: warnings only
+    logging.getLogger("emulation").setLevel(level)
+
+
+def serve_forever(config: TwinConfig, *, debug: bool = False) -> int:
+    configure_logging(debug)
+    started = time.monotonic()
+    twin = build_twin(config)
+    twin.start()
+    try:
+        scheduler = twin.parts.get("scheduler")
+        if scheduler is not None:
+            scheduler.start()  # type: ignore[attr-defined]
+        _announce(twin, time.monotonic() - started)
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        try:
+            while not stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+    finally:
+        twin.stop()
+    invocations = twin.inspector.invocations()
+    print(
+        f"twin stopped: {len(invocations)} Lambda invocation(s), {len(twin.errors)} error(s)",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _announce(twin: Twin, seconds: float) -> None:
+    """The endpoint and the export lines on stdout (copyable); the rest on stderr."""
+    parts = ", ".join(twin.parts) or "none"
+    if sys.stdout.isatty():
+        from rich.console import Console
+
+        console = Console()
+        console.print(
+            f"[bold green]twin ready[/] at [bold]{twin.endpoint_url}[/] in {seconds:.2f} s "
+            f"(parts: {parts}). Ctrl-C stops it. In another shell:",
+            highlight=False,
+        )
+        for line in export_lines(twin.env()):
+            console.print(line, style="cyan", highlight=False, soft_wrap=True)
+    else:
+        print(f"twin ready at {twin.endpoint_url} in {seconds:.2f} s (parts: {parts})")
+        print("\n".join(export_lines(twin.env())))
+    sys.stdout.flush()
