@@ -1,0 +1,423 @@
+"""S3-triggered Lambda: ingest ``scores/<run_id>.csv`` into DynamoDB and send the run's message.
+
+Two passes over the object keep memory flat and writes all-or-nothing with respect to bad
+input: pass 1 streams the CSV through the strict reader and keeps only what the summary needs
+(per-file error and reference-word counts, a bounded heap of the worst files, the first
+failures); pass 2 streams the same object version again (``IfMatch`` on the ETag) and writes
+the file items in batches. A malformed CSV therefore writes no score items at all.
+
+Idempotence. S3 delivers events at least once, so everything here may run twice:
+
+* Items are keyed by (run, file) and are a pure function of the CSV, and the previous run is
+  found by key order (``gsi1sk < run_id``), so a second ingest rewrites identical items.
+* The message is guarded by a marker item ``pk=RUN#<run_id>, sk=NOTIFICATION`` holding the
+  ETag of the object version it reported. Before publishing, the handler reads the marker
+  (strongly consistent); if it names the same ETag, the message already went out. The order
+  is *publish, then mark*, which is at-least-once: if the function dies between the two
+  steps, the retry sends the message again. The other order (mark, then publish) is
+  at-most-once and could lose a FAILED or REGRESSION alert, which is the worse outcome.
+  A corrected CSV uploaded under the same key has a new ETag, so it is reported again.
+
+Bad input (a key that is not ``scores/<run_id>.csv``, a missing object, a malformed CSV) is
+reported in the result, and the last two in a FAILED message; it never raises, because a
+retry cannot fix it. Anything else (throttling that outlasted the retries, a missing table)
+raises after every record was tried, so Lambda's retry and DLQ take over.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import math
+import os
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote_plus
+
+import boto3
+from botocore.exceptions import ClientError
+
+from pipeline import notify
+from pipeline.errors import ConfigurationError
+from pipeline.handlers import configure_logging
+from pipeline.results_table import (
+    FILE_PREFIX,
+    NOTIFICATION_SK,
+    RUN_FAILED,
+    RUN_OK,
+    RUN_REGRESSION,
+    RetryPolicy,
+    RunSummary,
+    file_item,
+    get_item,
+    notification_item,
+    previous_summary,
+    put_item,
+    run_pk,
+    summary_item,
+    write_items,
+)
+from pipeline.run_id import is_run_id
+from pipeline.scores_csv import (
+    STATUS_OK,
+    TEXT_FIELDS,
+    ScoreRow,
+    ScoresCsvError,
+    ScoresCsvReader,
+    read_rows_from_bytes,
+)
+from pipeline.scoring.corpus import corpus_wer
+
+LOG = logging.getLogger(__name__)
+
+SCORES_KEY = re.compile(r"scores/(?P<run_id>[^/]+)\.csv")
+CHUNK_BYTES = 256 * 1024
+MAX_LISTED_FAILURES = 50  # the body lists this many failed files, then counts the rest
+MAX_SORT_KEY_BYTES = 1024  # DynamoDB's limit on a sort key
+MAX_TEXT_BYTES = 350_000  # an item is at most 400 KB; numbers and keys need the rest
+WRITE_RETRY = RetryPolicy()  # a module setting so tests can make retries instant
+_EPSILON = 1e-12  # so a rise of exactly the threshold (0.12 - 0.10) is not a regression
+
+
+@dataclass(frozen=True)
+class Config:
+    table: str
+    topic_arn: str
+    regression_threshold: float
+    worst_files: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Config:
+        missing = [name for name in ("SCORES_TABLE", "ALERT_TOPIC_ARN") if not env.get(name)]
+        if missing:
+            raise ConfigurationError(f"environment variable(s) not set: {', '.join(missing)}")
+        raw_threshold = env.get("REGRESSION_THRESHOLD", "0.02")
+        try:
+            threshold = float(raw_threshold)
+        except ValueError:
+            threshold = math.nan
+        if not math.isfinite(threshold) or threshold < 0:
+            raise ConfigurationError(
+                f"REGRESSION_THRESHOLD must be a WER rise >= 0 such as 0.02, got {raw_threshold!r}"
+            )
+        raw_worst = env.get("WORST_FILES", "10")
+        if not re.fullmatch(r"[0-9]{1,6}", raw_worst.strip()):
+            raise ConfigurationError(f"WORST_FILES must be a whole number, got {raw_worst!r}")
+        return cls(env["SCORES_TABLE"], env["ALERT_TOPIC_ARN"], threshold, int(raw_worst))
+
+
+@dataclass(frozen=True)
+class Clients:
+    s3: Any
+    dynamodb: Any
+    sns: Any
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    configure_logging()
+    config = Config.from_env()
+    clients = Clients(boto3.client("s3"), boto3.client("dynamodb"), boto3.client("sns"))
+    return ingest_event(event, config, clients)
+
+
+def ingest_event(event: Mapping[str, Any], config: Config, clients: Clients) -> dict[str, Any]:
+    """Ingest every record; re-raise the first unexpected failure once all were tried."""
+    results: list[dict[str, Any]] = []
+    first_failure: Exception | None = None
+    for record in event.get("Records") or []:
+        try:
+            results.append(ingest_record(record, config, clients))
+        except Exception as exc:  # re-raised below, after the other records had their turn
+            LOG.exception("ingest failed for record %s; Lambda will retry the event", record)
+            first_failure = first_failure or exc
+    if first_failure is not None:
+        raise first_failure
+    if not results:
+        LOG.warning("event has no S3 records: %s", event)
+    return {"records": results}
+
+
+def _result(bucket: str, key: str, outcome: str, **fields: Any) -> dict[str, Any]:
+    return {"bucket": bucket, "key": key, "outcome": outcome, **fields}
+
+
+def ingest_record(record: Mapping[str, Any], config: Config, clients: Clients) -> dict[str, Any]:
+    """Ingest one S3 record and return a JSON-serializable account of what happened."""
+    try:
+        bucket = record["s3"]["bucket"]["name"]
+        key = unquote_plus(record["s3"]["object"]["key"])
+    except (KeyError, TypeError):
+        LOG.error("not an S3 event record, ignored: %s", record)
+        return _result("", "", "rejected", error="not an S3 event record")
+    event_name = record.get("eventName", "ObjectCreated:Put")
+    if not event_name.startswith("ObjectCreated"):
+        LOG.info("ignoring %s for s3://%s/%s", event_name, bucket, key)
+        return _result(bucket, key, "ignored", error=f"event {event_name} is not an upload")
+    match = SCORES_KEY.fullmatch(key)
+    if match is None or not is_run_id(match["run_id"]):
+        reason = f"key {key!r} is not scores/<run_id>.csv (run id like 2026-11-24T20-00-00Z-3fa9c1)"
+        LOG.error("rejected s3://%s/%s: %s", bucket, key, reason)
+        return _result(bucket, key, "rejected", error=reason)
+    return _ingest_scores(bucket, key, match["run_id"], config, clients)
+
+
+# ----------------------------------------------------------------------------------- pass 1
+
+
+class _Ranked:
+    """Heap entry whose minimum is the first to drop: lowest WER, then the later file name."""
+
+    __slots__ = ("row",)
+
+    def __init__(self, row: ScoreRow):
+        self.row = row
+
+    def __lt__(self, other: _Ranked) -> bool:
+        return (self.row.wer, other.row.file) < (other.row.wer, self.row.file)
+
+
+class _Tally:
+    """What pass 1 keeps: O(files) small tuples plus bounded lists, never the rows themselves."""
+
+    def __init__(self, run_id: str, worst_files: int):
+        self.run_id = run_id
+        self.worst_files = worst_files
+        self.counts: list[tuple[int, int]] = []
+        self.lines: dict[str, int] = {}
+        self.failed = 0
+        self.failures: list[ScoreRow] = []
+        self._heap: list[_Ranked] = []
+
+    def add(self, row: ScoreRow, line: int) -> None:
+        if row.run_id != self.run_id:
+            raise ScoresCsvError(
+                f"run id {row.run_id!r} does not match the key's run id {self.run_id!r}",
+                line=line,
+                field="run_id",
+            )
+        _check_storable(row, line)
+        first = self.lines.setdefault(row.file, line)
+        if first != line:
+            raise ScoresCsvError(
+                f"duplicate file {row.file!r} (first on line {first})", line=line, field="file"
+            )
+        if row.status != STATUS_OK:
+            self.failed += 1
+            if len(self.failures) < MAX_LISTED_FAILURES:
+                self.failures.append(row)
+            return
+        self.counts.append((row.errors, row.ref_words or 0))
+        if self.worst_files <= 0:
+            return
+        entry = _Ranked(row)
+        if len(self._heap) < self.worst_files:
+            heapq.heappush(self._heap, entry)
+        elif self._heap[0] < entry:
+            heapq.heapreplace(self._heap, entry)
+
+    @property
+    def files(self) -> int:
+        return len(self.lines)
+
+    def worst(self) -> list[ScoreRow]:
+        return [entry.row for entry in sorted(self._heap, reverse=True)]
+
+
+def _check_storable(row: ScoreRow, line: int) -> None:
+    """DynamoDB's limits, checked in pass 1 so an oversized row fails the run before any write."""
+    if len((FILE_PREFIX + row.file).encode("utf-8")) > MAX_SORT_KEY_BYTES:
+        raise ScoresCsvError(
+            f"file name longer than DynamoDB's {MAX_SORT_KEY_BYTES}-byte sort key allows",
+            line=line,
+            field="file",
+        )
+    text_bytes = sum(len(getattr(row, name).encode("utf-8")) for name in TEXT_FIELDS)
+    if text_bytes > MAX_TEXT_BYTES:
+        raise ScoresCsvError(
+            f"row text is {text_bytes} bytes, over the {MAX_TEXT_BYTES} that fit one item",
+            line=line,
+        )
+
+
+def _stream_rows(obj: Mapping[str, Any]) -> Iterator[tuple[int, ScoreRow]]:
+    """Rows of a get_object response with the line each starts on; closes the body."""
+    body = obj["Body"]
+    try:
+        reader: ScoresCsvReader = read_rows_from_bytes(body.iter_chunks(CHUNK_BYTES))
+        for row in reader:
+            yield reader.line, row
+    finally:
+        body.close()
+
+
+def _error_code(exc: ClientError) -> str:
+    return exc.response.get("Error", {}).get("Code", "")
+
+
+# ----------------------------------------------------------------------------------- a run
+
+
+def _ingest_scores(
+    bucket: str, key: str, run_id: str, config: Config, clients: Clients
+) -> dict[str, Any]:
+    uri = f"s3://{bucket}/{key}"
+    try:
+        obj = clients.s3.get_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if _error_code(exc) != "NoSuchKey":
+            raise
+        reason = f"scores object {uri} does not exist (NoSuchKey)"
+        LOG.error("run %s: %s", run_id, reason)
+        summary = RunSummary(run_id, RUN_FAILED, uri, error=reason)
+        # No object version to tie the message to: any earlier message for the run suffices.
+        sent = _notify_once(summary, [], [], None, config, clients)
+        return _result(
+            bucket, key, "failed", run_id=run_id, status=RUN_FAILED, error=reason, **sent
+        )
+    etag = obj["ETag"]
+
+    tally = _Tally(run_id, config.worst_files)
+    try:
+        for line, row in _stream_rows(obj):
+            tally.add(row, line)
+    except ScoresCsvError as exc:
+        reason = f"{uri}: {exc}"
+        LOG.error("run %s: unreadable scores CSV, nothing written: %s", run_id, reason)
+        summary = RunSummary(run_id, RUN_FAILED, uri, error=reason)
+        sent = _notify_once(summary, [], [], etag, config, clients)
+        return _result(
+            bucket,
+            key,
+            "failed",
+            run_id=run_id,
+            status=RUN_FAILED,
+            error=reason,
+            line=exc.line,
+            field=exc.field,
+            written=0,
+            **sent,
+        )
+    LOG.info("run %s: %s is valid: %d file(s), %d failed", run_id, uri, tally.files, tally.failed)
+
+    try:
+        second = clients.s3.get_object(Bucket=bucket, Key=key, IfMatch=etag)
+    except ClientError as exc:
+        if _error_code(exc) not in ("PreconditionFailed", "NoSuchKey"):
+            raise
+        reason = f"{uri} changed during ingest; its newer version's event will be ingested"
+        LOG.warning("run %s: %s", run_id, reason)
+        return _result(bucket, key, "superseded", run_id=run_id, error=reason)
+    items = (file_item(row) for _, row in _stream_rows(second))
+    written = write_items(config.table, items, clients.dynamodb, retry=WRITE_RETRY)
+
+    summary = _summarize(run_id, uri, tally, config, clients)
+    put_item(config.table, summary_item(summary), clients.dynamodb)
+    LOG.info(
+        "run %s: wrote %d file item(s) and the summary: %s, corpus WER %s",
+        run_id,
+        written,
+        summary.status,
+        summary.corpus_wer,
+    )
+    sent = _notify_once(summary, tally.worst(), tally.failures, etag, config, clients)
+    return _result(
+        bucket,
+        key,
+        "ingested",
+        run_id=run_id,
+        status=summary.status,
+        files=summary.files,
+        failed=summary.failed,
+        written=written,
+        corpus_wer=summary.corpus_wer,
+        delta_wer=summary.delta_wer,
+        previous_run_id=summary.previous_run_id,
+        error=summary.error or None,
+        **sent,
+    )
+
+
+def _summarize(
+    run_id: str, uri: str, tally: _Tally, config: Config, clients: Clients
+) -> RunSummary:
+    corpus = corpus_wer(tally.counts)
+    previous = previous_summary(config.table, run_id, clients.dynamodb)
+    previous_id = None if previous is None else str(previous["run_id"])
+    previous_wer = None if previous is None else float(previous["corpus_wer"])
+    delta = None
+    if corpus.wer is None:
+        status = RUN_FAILED
+        if tally.files == 0:
+            error = "the scores CSV has no rows"
+        elif not tally.counts:
+            error = f"no file was scored: all {tally.files} failed"
+        else:
+            error = "the scored files have no reference words"
+    else:
+        error = ""
+        delta = None if previous_wer is None else corpus.wer - previous_wer
+        regressed = delta is not None and delta > config.regression_threshold + _EPSILON
+        status = RUN_REGRESSION if regressed else RUN_OK
+    return RunSummary(
+        run_id=run_id,
+        status=status,
+        scores_uri=uri,
+        files=tally.files,
+        failed=tally.failed,
+        corpus_wer=corpus.wer,
+        ci_low=corpus.ci_low,
+        ci_high=corpus.ci_high,
+        confidence=corpus.confidence,
+        errors=corpus.errors,
+        ref_words=corpus.ref_words,
+        previous_run_id=previous_id,
+        previous_corpus_wer=previous_wer,
+        delta_wer=delta,
+        regression_threshold=config.regression_threshold,
+        error=error,
+    )
+
+
+def _notify_once(
+    summary: RunSummary,
+    worst: list[ScoreRow],
+    failures: list[ScoreRow],
+    etag: str | None,
+    config: Config,
+    clients: Clients,
+) -> dict[str, Any]:
+    """Publish the run's message unless the marker says it went out (see the module docstring).
+
+    ``etag`` None (no object) means any earlier message for the run counts as sent.
+    """
+    marker = get_item(config.table, run_pk(summary.run_id), NOTIFICATION_SK, clients.dynamodb)
+    if marker is not None and (etag is None or marker.get("etag") == etag):
+        LOG.info(
+            "run %s: message %s already sent, not sending again",
+            summary.run_id,
+            marker.get("message_id"),
+        )
+        return {"notified": False, "message_id": marker.get("message_id")}
+    subject = notify.subject(summary)
+    response = clients.sns.publish(
+        TopicArn=config.topic_arn,
+        Subject=subject,
+        Message=notify.body(summary, worst, failures),
+        MessageAttributes=notify.attributes(summary),
+    )
+    message_id = response["MessageId"]
+    put_item(
+        config.table,
+        notification_item(
+            summary.run_id,
+            etag=etag or "",
+            status=summary.status,
+            subject=subject,
+            message_id=message_id,
+        ),
+        clients.dynamodb,
+    )
+    LOG.info("run %s: sent %s (message %s)", summary.run_id, subject, message_id)
+    return {"notified": True, "message_id": message_id}

@@ -1,0 +1,121 @@
+"""The run notification's text: subject, plain-text body and SNS message attributes.
+
+Pure functions of a RunSummary and the rows worth showing, kept apart from the handler so the
+wording can be tested (and changed) without AWS. SNS limits shape them: a subject is ASCII,
+one line and under 100 characters; a message is at most 256 KB.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pipeline.results_table import RunSummary
+from pipeline.scores_csv import ScoreRow
+
+MAX_SUBJECT = 99  # SNS: "less than 100 characters"
+MAX_BODY_BYTES = 200_000  # well under SNS's 256 KB, leaving room for attributes
+MAX_CELL = 120  # a file name or error longer than this is cut in the body
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value * 100:.2f}%"
+
+
+def _points(delta: float) -> str:
+    return f"{delta * 100:+.2f} pts"
+
+
+def _one_line(text: str, limit: int = MAX_CELL) -> str:
+    """Control characters (a newline in a file name) would break the table: show them as '?'."""
+    flat = "".join(ch if ch.isprintable() else "?" for ch in text)
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def subject(summary: RunSummary) -> str:
+    """E.g. ``ASR monitor REGRESSION: corpus WER 12.34% (+2.10 pts), run 2026-...``."""
+    text = f"ASR monitor {summary.status}: corpus WER {_percent(summary.corpus_wer)}"
+    if summary.delta_wer is not None:
+        text += f" ({_points(summary.delta_wer)})"
+    text += f", run {summary.run_id}"
+    ascii_text = "".join(ch if " " <= ch <= "~" else "?" for ch in text)
+    return ascii_text if len(ascii_text) <= MAX_SUBJECT else ascii_text[: MAX_SUBJECT - 3] + "..."
+
+
+def _corpus_lines(summary: RunSummary) -> list[str]:
+    if summary.corpus_wer is None:
+        return ["Corpus WER   n/a (no file was scored)"]
+    line = f"Corpus WER   {_percent(summary.corpus_wer)}"
+    if summary.ci_low is not None and summary.ci_high is not None:
+        confidence = round((summary.confidence or 0.95) * 100)
+        line += f"  ({confidence}% CI {_percent(summary.ci_low)} to {_percent(summary.ci_high)})"
+    line += f"  {summary.errors} errors / {summary.ref_words} reference words"
+    lines = [line]
+    if summary.previous_run_id is None:
+        lines.append("Previous     none (first run with a corpus WER)")
+    else:
+        lines.append(
+            f"Previous     {_percent(summary.previous_corpus_wer)}  (run {summary.previous_run_id})"
+        )
+    if summary.delta_wer is not None:
+        change = f"Change       {_points(summary.delta_wer)}"
+        if summary.regression_threshold is not None:
+            change += f"  (alert above +{summary.regression_threshold * 100:.2f} pts)"
+        lines.append(change)
+    return lines
+
+
+def _worst_table(worst: Sequence[ScoreRow]) -> list[str]:
+    lines = [f"Worst {len(worst)} file(s) by WER", "      WER      S      D      I    ref  file"]
+    for row in worst:
+        lines.append(
+            f"  {_percent(row.wer):>7} {row.substitutions:>6} {row.deletions:>6}"
+            f" {row.insertions:>6} {row.ref_words:>6}  {_one_line(row.file)}"
+        )
+    return lines
+
+
+def _failure_lines(summary: RunSummary, failures: Sequence[ScoreRow]) -> list[str]:
+    lines = [f"Failures ({summary.failed})"]
+    lines += [f"  {_one_line(row.file)}: {_one_line(row.error)}" for row in failures]
+    if summary.failed > len(failures):
+        lines.append(f"  ... and {summary.failed - len(failures)} more (see the scores CSV)")
+    return lines
+
+
+def body(summary: RunSummary, worst: Sequence[ScoreRow], failures: Sequence[ScoreRow]) -> str:
+    """The plain-text message: status, corpus WER with CI, change, worst files, failures.
+
+    ``worst`` are ok rows, worst first; ``failures`` may be a prefix of the failed rows
+    (``summary.failed`` says how many there were).
+    """
+    lines = [f"ASR accuracy monitor, run {summary.run_id}: {summary.status}", ""]
+    if summary.error:
+        lines.append(f"Why          {_one_line(summary.error, 1000)}")
+    lines += _corpus_lines(summary)
+    if summary.files:  # zero when the CSV could not be read at all
+        lines.append(
+            f"Files        {summary.files} in the CSV:"
+            f" {summary.scored} scored, {summary.failed} failed"
+        )
+    lines.append(f"Scores       {summary.scores_uri}")
+    if worst:
+        lines += ["", *_worst_table(worst)]
+    if summary.failed:
+        lines += ["", *_failure_lines(summary, failures)]
+    text = "\n".join(lines) + "\n"
+    encoded = text.encode("utf-8")
+    if len(encoded) > MAX_BODY_BYTES:
+        cut = encoded[:MAX_BODY_BYTES].decode("utf-8", "ignore")
+        text = cut[: cut.rfind("\n") + 1] + "... (message cut to fit SNS; see the scores CSV)\n"
+    return text
+
+
+def attributes(summary: RunSummary) -> dict[str, dict[str, str]]:
+    """SNS MessageAttributes so subscribers can filter, e.g. on status = REGRESSION."""
+    attrs = {
+        "status": {"DataType": "String", "StringValue": summary.status},
+        "run_id": {"DataType": "String", "StringValue": summary.run_id},
+    }
+    if summary.corpus_wer is not None:
+        attrs["corpus_wer"] = {"DataType": "Number", "StringValue": f"{summary.corpus_wer:.6f}"}
+    return attrs

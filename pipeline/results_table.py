@@ -1,0 +1,272 @@
+"""The DynamoDB layout of the scores table, its batch writer and the two queries ingest needs.
+
+Keys answer the two questions users ask: ``pk = RUN#<run_id>`` holds every file of a run (plus
+its summary and notification marker), and the ``history`` index (``gsi1pk = FILE#<file>`` or
+``CORPUS``, ``gsi1sk = <run_id>``) holds one file's, or the corpus's, history in time order.
+Items are a pure function of their inputs, so writing the same run twice leaves the same items.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, fields
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+from pipeline.errors import PipelineError
+from pipeline.scores_csv import COLUMNS, COUNT_FIELDS, FLOAT_FIELDS, SCHEMA_VERSION, ScoreRow
+
+LOG = logging.getLogger(__name__)
+
+HISTORY_INDEX = "history"
+CORPUS_PK = "CORPUS"
+SUMMARY_SK = "SUMMARY"
+NOTIFICATION_SK = "NOTIFICATION"
+FILE_PREFIX = "FILE#"
+RUN_PREFIX = "RUN#"
+BATCH_SIZE = 25  # BatchWriteItem's limit
+
+RUN_OK = "OK"
+RUN_REGRESSION = "REGRESSION"
+RUN_FAILED = "FAILED"
+
+Item = dict[str, Any]
+_SERIALIZER = TypeSerializer()
+_DESERIALIZER = TypeDeserializer()
+
+
+class UnprocessedItemsError(PipelineError):
+    """DynamoDB kept returning UnprocessedItems (throttling): transient, so callers re-raise."""
+
+    def __init__(self, table: str, remaining: int, attempts: int):
+        self.table, self.remaining, self.attempts = table, remaining, attempts
+        super().__init__(
+            f"table {table!r}: {remaining} item(s) still unprocessed after {attempts} attempts"
+        )
+
+
+def run_pk(run_id: str) -> str:
+    return RUN_PREFIX + run_id
+
+
+def _number(value: float | int) -> Decimal:
+    """Decimal of the float's shortest repr: 0.1 is stored as 0.1, not 0.1000000000000000055."""
+    return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+
+
+def _clean(attributes: Mapping[str, Any]) -> Item:
+    """Drop None and empty strings (absent means "no value"); numbers become Decimal."""
+    item: Item = {}
+    for name, value in attributes.items():
+        if value is None or value == "":
+            continue
+        item[name] = _number(value) if isinstance(value, int | float) else value
+    return item
+
+
+def file_item(row: ScoreRow) -> Item:
+    """One CSV row's item, keyed by (run, file): a re-ingest overwrites it, never duplicates it."""
+    columns = {name: getattr(row, name) for name in COLUMNS[1:]}
+    return _clean(
+        {
+            "pk": run_pk(row.run_id),
+            "sk": FILE_PREFIX + row.file,
+            "gsi1pk": FILE_PREFIX + row.file,
+            "gsi1sk": row.run_id,
+            "schema_version": SCHEMA_VERSION,
+            **columns,
+        }
+    )
+
+
+def row_from_item(item: Mapping[str, Any]) -> ScoreRow:
+    """The inverse of file_item."""
+    values: dict[str, Any] = {}
+    for name in COLUMNS[1:]:
+        value = item.get(name)
+        if name in FLOAT_FIELDS:
+            values[name] = None if value is None else float(value)
+        elif name in COUNT_FIELDS:
+            values[name] = None if value is None else int(value)
+        else:
+            values[name] = "" if value is None else str(value)
+    return ScoreRow(**values)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What one run came to: the summary item's content and the notification's input."""
+
+    run_id: str
+    status: str  # RUN_OK | RUN_REGRESSION | RUN_FAILED
+    scores_uri: str
+    files: int = 0  # rows in the CSV
+    failed: int = 0  # rows with status "failed"
+    corpus_wer: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    confidence: float | None = None
+    errors: int | None = None
+    ref_words: int | None = None
+    previous_run_id: str | None = None
+    previous_corpus_wer: float | None = None
+    delta_wer: float | None = None
+    regression_threshold: float | None = None
+    error: str = ""  # why the run FAILED as a whole (unreadable CSV, nothing scored)
+
+    @property
+    def scored(self) -> int:
+        return self.files - self.failed
+
+
+def summary_item(summary: RunSummary) -> Item:
+    attributes = {field.name: getattr(summary, field.name) for field in fields(RunSummary)}
+    return _clean(
+        {
+            "pk": run_pk(summary.run_id),
+            "sk": SUMMARY_SK,
+            "gsi1pk": CORPUS_PK,
+            "gsi1sk": summary.run_id,
+            **attributes,
+        }
+    )
+
+
+def notification_item(
+    run_id: str, *, etag: str, status: str, subject: str, message_id: str
+) -> Item:
+    """Marks that the run's message went out for the object version ``etag``."""
+    return _clean(
+        {
+            "pk": run_pk(run_id),
+            "sk": NOTIFICATION_SK,
+            "run_id": run_id,
+            "etag": etag,
+            "status": status,
+            "subject": subject,
+            "message_id": message_id,
+        }
+    )
+
+
+def _serialize(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: _SERIALIZER.serialize(value) for name, value in item.items()}
+
+
+def _deserialize(item: Mapping[str, Any]) -> Item:
+    return {name: _DESERIALIZER.deserialize(value) for name, value in item.items()}
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to retry UnprocessedItems: exponential backoff with full jitter, bounded."""
+
+    max_attempts: int = 8
+    base_delay: float = 0.05
+    max_delay: float = 5.0
+    sleep: Callable[[float], None] = time.sleep
+
+    def delay(self, attempt: int) -> float:
+        return random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
+
+
+def write_items(
+    table_name: str,
+    items: Iterable[Item],
+    dynamodb_client: Any,
+    *,
+    retry: RetryPolicy = RetryPolicy(),
+) -> int:
+    """Write ``items`` with BatchWriteItem, 25 at a time; return how many were written.
+
+    Throttled writes come back as UnprocessedItems rather than as an error; those are resent
+    with backoff, up to ``retry.max_attempts`` calls per batch, then UnprocessedItemsError.
+    Items in one call must have distinct keys (DynamoDB's rule).
+    """
+    written = 0
+    batch: list[Item] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == BATCH_SIZE:
+            written += _write_batch(table_name, batch, dynamodb_client, retry)
+            batch = []
+    if batch:
+        written += _write_batch(table_name, batch, dynamodb_client, retry)
+    return written
+
+
+def _write_batch(table_name: str, batch: list[Item], client: Any, retry: RetryPolicy) -> int:
+    requests = [{"PutRequest": {"Item": _serialize(item)}} for item in batch]
+    for attempt in range(1, retry.max_attempts + 1):
+        response = client.batch_write_item(RequestItems={table_name: requests})
+        requests = response.get("UnprocessedItems", {}).get(table_name, [])
+        if not requests:
+            return len(batch)
+        if attempt < retry.max_attempts:
+            delay = retry.delay(attempt)
+            LOG.warning(
+                "table %s: %d of %d items unprocessed (attempt %d/%d), retrying in %.3fs",
+                table_name,
+                len(requests),
+                len(batch),
+                attempt,
+                retry.max_attempts,
+                delay,
+            )
+            retry.sleep(delay)
+    raise UnprocessedItemsError(table_name, len(requests), retry.max_attempts)
+
+
+def put_item(table_name: str, item: Item, dynamodb_client: Any) -> None:
+    dynamodb_client.put_item(TableName=table_name, Item=_serialize(item))
+
+
+def get_item(table_name: str, pk: str, sk: str, dynamodb_client: Any) -> Item | None:
+    """Strongly consistent read, so a marker written a moment ago is seen."""
+    response = dynamodb_client.get_item(
+        TableName=table_name,
+        Key={"pk": {"S": pk}, "sk": {"S": sk}},
+        ConsistentRead=True,
+    )
+    item = response.get("Item")
+    return None if item is None else _deserialize(item)
+
+
+def _query(dynamodb_client: Any, **kwargs: Any) -> Iterator[Item]:
+    paginator = dynamodb_client.get_paginator("query")
+    for page in paginator.paginate(**kwargs):
+        for item in page.get("Items", []):
+            yield _deserialize(item)
+
+
+def previous_summary(table_name: str, run_id: str, dynamodb_client: Any) -> Item | None:
+    """The latest summary before ``run_id`` that has a corpus WER (runs that FAILED have none).
+
+    Run ids sort by time, so "before" is ``gsi1sk < run_id`` on the CORPUS history.
+    """
+    summaries = _query(
+        dynamodb_client,
+        TableName=table_name,
+        IndexName=HISTORY_INDEX,
+        KeyConditionExpression="gsi1pk = :corpus AND gsi1sk < :run",
+        ExpressionAttributeValues={":corpus": {"S": CORPUS_PK}, ":run": {"S": run_id}},
+        ScanIndexForward=False,
+        PaginationConfig={"PageSize": 10},
+    )
+    return next((item for item in summaries if "corpus_wer" in item), None)
+
+
+def run_file_items(table_name: str, run_id: str, dynamodb_client: Any) -> Iterator[Item]:
+    """Every file item of one run, in file order."""
+    return _query(
+        dynamodb_client,
+        TableName=table_name,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :file)",
+        ExpressionAttributeValues={":pk": {"S": run_pk(run_id)}, ":file": {"S": FILE_PREFIX}},
+        ConsistentRead=True,
+    )
