@@ -9,9 +9,13 @@ SNS deliver to Lambda. This part patches moto's state models (never its wire pro
 - ``moto.s3.notifications._invoke_awslambda``: an S3 notification is an asynchronous invocation.
 - ``moto.sns.models.Subscription.publish`` for protocol "lambda": AWS's SNS event (real topic,
   message id, attributes), asynchronously, instead of moto's canned example.
-- ``LambdaFunction.__init__`` / ``update_configuration`` / ``get_configuration``: keep the
-  DeadLetterConfig that moto drops.
+- ``LambdaFunction.__init__`` / ``update_configuration`` / ``get_configuration`` /
+  ``create_from_cloudformation_json``: keep the DeadLetterConfig that moto drops; and
+  ``AWS::Lambda::EventInvokeConfig`` gets a CloudFormation model (``lambda_cfn``).
+- ``LambdaFunction.docker_client``: absent, so ``/moto-api/data.json`` works without Docker.
 
+S3, SNS and EventBridge invoke a function only if its resource-based policy allows them
+(``lambda_policy``), as in AWS.
 Asynchronous invocations follow AWS: a small thread pool, up to two retries (delays are
 configurable; AWS waits about one and two minutes), then the OnFailure destination (SQS, SNS,
 Lambda, EventBridge) and the dead-letter target, in AWS's record shapes. Every execution is kept
@@ -43,6 +47,8 @@ from moto.s3 import notifications as s3_notifications
 from moto.sns import models as sns_models
 from moto.sqs.models import sqs_backends
 
+from emulation import lambda_cfn
+from emulation.lambda_policy import Caller, permits
 from emulation.lambda_sandbox import HandlerRun, LambdaRuntimeError, Sandbox
 from emulation.patching import Patches
 from pipeline.errors import PipelineError
@@ -190,6 +196,7 @@ class LambdaRuntime:
         self._sandbox = Sandbox(self._workdir, self.twin.endpoint_url)
         self._pool = ThreadPoolExecutor(self.max_workers, thread_name_prefix="twin-lambda")
         self._patch_moto()
+        lambda_cfn.register()
 
     def reset(self) -> None:
         """Forget everything; pending retries are cancelled and running handlers killed."""
@@ -238,8 +245,24 @@ class LambdaRuntime:
             self.twin.record_error("lambda", str(exc), function=fn.function_name)
             raise
 
-    def invoke_async(self, fn: LambdaFunction, event: Any, *, source: str) -> str:
-        """Queue an asynchronous invocation (Event) with AWS's retries; returns the request id."""
+    def invoke_async(
+        self, fn: LambdaFunction, event: Any, *, source: str, caller: Caller | None = None
+    ) -> str | None:
+        """Queue an asynchronous invocation (Event) with AWS's retries; returns the request id.
+
+        ``caller`` is the AWS service invoking for a resource (S3, SNS, EventBridge): like AWS,
+        the twin refuses (and records why) unless the function's policy allows that caller.
+        """
+        if caller is not None and not permits(fn, caller):
+            self.twin.record_error(
+                "lambda",
+                f"{caller.principal} may not invoke {fn.function_name} for {caller.source_arn}: "
+                "no statement of the function's resource-based policy allows it, so AWS would "
+                "not invoke it (add lambda:AddPermission / AWS::Lambda::Permission)",
+                function=fn.function_name,
+                source=source,
+            )
+            return None
         with self._lock:
             job = _AsyncJob(fn, event, source, str(uuid.uuid4()), self._generation)
             self._pending += 1
@@ -541,7 +564,9 @@ class LambdaRuntime:
             except LambdaRuntimeError as exc:
                 runtime.twin.record_error("lambda", f"S3 notification not delivered: {exc}")
                 return
-            runtime.invoke_async(fn, event_body, source="s3")
+            bucket_arn = event_body["Records"][0]["s3"]["bucket"]["arn"]
+            caller = Caller("s3.amazonaws.com", bucket_arn, account_id)
+            runtime.invoke_async(fn, event_body, source="s3", caller=caller)
 
         original_publish = sns_models.Subscription.publish
 
@@ -573,7 +598,9 @@ class LambdaRuntime:
                 )
                 return None
             event = sns_event(subscription, message, message_id, subject, message_attributes)
-            runtime.invoke_async(fn, event, source="sns")
+            topic_arn = subscription.topic.arn
+            caller = Caller("sns.amazonaws.com", topic_arn, topic_arn.split(":")[4])
+            runtime.invoke_async(fn, event, source="sns", caller=caller)
             return None
 
         original_init = function_class.__init__
@@ -596,12 +623,24 @@ class LambdaRuntime:
                 config["DeadLetterConfig"] = dead_letter
             return config
 
+        original_from_template = function_class.create_from_cloudformation_json
+
+        def create_from_template(
+            cls: type, name: str, template: dict[str, Any], *args: Any, **kwargs: Any
+        ) -> LambdaFunction:
+            fn = original_from_template(name, template, *args, **kwargs)
+            fn.dead_letter_config = template["Properties"].get("DeadLetterConfig") or {}
+            return fn
+
         def no_docker(fn: LambdaFunction) -> None:
             # Handlers run in the sandbox. Without this, anything that walks a function's
             # attributes (GET /moto-api/data.json) tries to reach Docker and fails.
             raise AttributeError("the twin runs Lambda functions without Docker")
 
         patches.replace(function_class, "docker_client", property(no_docker))
+        patches.replace(
+            function_class, "create_from_cloudformation_json", classmethod(create_from_template)
+        )
         patches.replace(sns_models.Subscription, "publish", sns_publish)
         patches.replace(function_class, "invoke", invoke)
         patches.replace(function_class, "_invoke_lambda", invoke_lambda)

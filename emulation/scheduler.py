@@ -34,6 +34,7 @@ from jsonpath_ng.ext import parse as jsonpath
 from moto.events import models as events_models
 from moto.events.utils import EventTemplateParser
 
+from emulation.lambda_policy import Caller
 from emulation.lambda_sandbox import LambdaRuntimeError
 from emulation.patching import Patches
 from pipeline.errors import ConfigurationError, PipelineError
@@ -371,4 +372,5 @@ class Scheduler:
         except LambdaRuntimeError as exc:
             self.twin.record_error("scheduler", f"rule {rule.arn}: {exc}")
             return None
-        return runtime.invoke_async(function, payload, source=source)
+        caller = Caller("events.amazonaws.com", rule.arn, rule.account_id)
+        return runtime.invoke_async(function, payload, source=source, caller=caller)

@@ -95,6 +95,14 @@ def test_s3_object_created_runs_the_real_handler(twin, deploy_lambda) -> None:
         BillingMode="PAY_PER_REQUEST",
     )
     arn = deploy_lambda("ingest", S3_TO_DYNAMODB, Environment={"Variables": {"TABLE": "items"}})
+    twin.client("lambda").add_permission(
+        FunctionName="ingest",
+        StatementId="s3",
+        Action="lambda:InvokeFunction",
+        Principal="s3.amazonaws.com",
+        SourceArn="arn:aws:s3:::results",
+        SourceAccount=twin.account_id,
+    )
     s3.create_bucket(Bucket="results")
     s3.put_bucket_notification_configuration(
         Bucket="results",
@@ -120,6 +128,34 @@ def test_s3_object_created_runs_the_real_handler(twin, deploy_lambda) -> None:
     assert (invocation.source, invocation.invocation_type) == ("s3", "Event")
     assert item["request_id"] == {"S": invocation.request_id}
     assert dynamodb.scan(TableName="items")["Count"] == 1
+
+
+def test_s3_cannot_invoke_a_function_whose_policy_does_not_allow_it(twin, deploy_lambda) -> None:
+    arn = deploy_lambda("ingest", S3_TO_DYNAMODB, Environment={"Variables": {"TABLE": "items"}})
+    twin.client("lambda").add_permission(  # allows another bucket only
+        FunctionName="ingest",
+        StatementId="s3",
+        Action="lambda:InvokeFunction",
+        Principal="s3.amazonaws.com",
+        SourceArn="arn:aws:s3:::other-bucket",
+    )
+    s3 = twin.client("s3")
+    s3.create_bucket(Bucket="results")
+    s3.put_bucket_notification_configuration(
+        Bucket="results",
+        NotificationConfiguration={
+            "LambdaFunctionConfigurations": [
+                {"LambdaFunctionArn": arn, "Events": ["s3:ObjectCreated:*"]}
+            ]
+        },
+    )
+
+    s3.put_object(Bucket="results", Key="scores/run.csv", Body=b"a,b\n")
+    twin.parts["lambda"].wait_idle()
+
+    assert twin.inspector.invocations("ingest") == []
+    [error] = twin.inspector.errors()
+    assert "s3.amazonaws.com may not invoke ingest for arn:aws:s3:::results" in error.message
 
 
 def test_request_response_returns_the_result_or_the_function_error(twin, deploy_lambda) -> None:
@@ -237,6 +273,13 @@ def test_sns_delivers_the_real_notification_to_a_subscribed_lambda(twin, deploy_
     s3.create_bucket(Bucket="seen")
     arn = deploy_lambda("listener", SAVE_EVENT_TO_S3, Environment={"Variables": {"BUCKET": "seen"}})
     topic_arn = sns.create_topic(Name="alerts")["TopicArn"]
+    twin.client("lambda").add_permission(
+        FunctionName="listener",
+        StatementId="sns",
+        Action="lambda:InvokeFunction",
+        Principal="sns.amazonaws.com",
+        SourceArn=topic_arn,
+    )
     subscription_arn = sns.subscribe(TopicArn=topic_arn, Protocol="lambda", Endpoint=arn)[
         "SubscriptionArn"
     ]
@@ -292,3 +335,56 @@ def test_moto_data_json_still_works_with_functions_present(twin, deploy_lambda) 
         data = json.load(response)
 
     assert [f["function_name"] for f in data["awslambda"]["LambdaFunction"]] == ["listed"]
+
+
+def test_a_template_s_retry_settings_destination_and_dead_letter_queue_are_honoured(twin) -> None:
+    template = {
+        "Resources": {
+            "Role": {
+                "Type": "AWS::IAM::Role",
+                "Properties": {"AssumeRolePolicyDocument": {"Version": "2012-10-17"}},
+            },
+            "Failures": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "failures"}},
+            "DeadLetters": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "dead"}},
+            "Function": {
+                "Type": "AWS::Lambda::Function",
+                "Properties": {
+                    "FunctionName": "templated",
+                    "Runtime": "python3.11",
+                    "Handler": "index.handler",
+                    "Role": {"Fn::GetAtt": ["Role", "Arn"]},
+                    "Code": {"ZipFile": "def handler(event, context):\n    raise KeyError('x')\n"},
+                    "DeadLetterConfig": {"TargetArn": {"Fn::GetAtt": ["DeadLetters", "Arn"]}},
+                },
+            },
+            "InvokeConfig": {
+                "Type": "AWS::Lambda::EventInvokeConfig",
+                "Properties": {
+                    "FunctionName": {"Ref": "Function"},
+                    "Qualifier": "$LATEST",
+                    "MaximumRetryAttempts": 1,
+                    "DestinationConfig": {
+                        "OnFailure": {"Destination": {"Fn::GetAtt": ["Failures", "Arn"]}}
+                    },
+                },
+            },
+        }
+    }
+    twin.client("cloudformation").create_stack(StackName="s", TemplateBody=json.dumps(template))
+    client, sqs = twin.client("lambda"), twin.client("sqs")
+    assert (
+        client.get_function_event_invoke_config(FunctionName="templated")["MaximumRetryAttempts"]
+        == 1
+    )
+
+    client.invoke(FunctionName="templated", InvocationType="Event", Payload='{"k": 1}')
+    twin.parts["lambda"].wait_idle()
+
+    assert [i.attempt for i in twin.inspector.invocations("templated")] == [1, 2]
+    for queue, check in [
+        ("failures", lambda body: body["requestContext"]["approximateInvokeCount"] == 2),
+        ("dead", lambda body: body == {"k": 1}),
+    ]:
+        url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+        [message] = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=0)["Messages"]
+        assert check(json.loads(message["Body"])), queue

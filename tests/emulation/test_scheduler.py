@@ -42,8 +42,21 @@ def saved_events(s3) -> list[dict]:
 def recorder(twin, deploy_lambda) -> str:
     """A function that saves every event it gets to s3://seen/events/; returns its ARN."""
     twin.client("s3").create_bucket(Bucket="seen")
-    return deploy_lambda(
-        "recorder", SAVE_EVENT_TO_S3, Environment={"Variables": {"BUCKET": "seen"}}
+    env = {"Variables": {"BUCKET": "seen"}}
+    arn = deploy_lambda("recorder", SAVE_EVENT_TO_S3, Environment=env)
+    allow_events(twin, "recorder")
+    return arn
+
+
+def allow_events(twin, function: str, rule_arn: str | None = None) -> None:
+    """EventBridge may invoke the function (for one rule, or any when rule_arn is None)."""
+    condition = {"SourceArn": rule_arn} if rule_arn else {}
+    twin.client("lambda").add_permission(
+        FunctionName=function,
+        StatementId="events",
+        Action="lambda:InvokeFunction",
+        Principal="events.amazonaws.com",
+        **condition,
     )
 
 
@@ -88,6 +101,24 @@ def test_target_input_replaces_the_event(twin, recorder) -> None:
     twin.parts["lambda"].wait_idle()
 
     assert saved_events(twin.client("s3")) == [{"corpus": "sample"}]
+
+
+def test_a_rule_not_allowed_by_the_function_policy_does_not_invoke_it(twin, deploy_lambda) -> None:
+    twin.client("s3").create_bucket(Bucket="seen")
+    env = {"Variables": {"BUCKET": "seen"}}
+    arn = deploy_lambda("strict", SAVE_EVENT_TO_S3, Environment=env)
+    allowed = scheduled_rule(twin, "allowed", "rate(1 day)", {"Id": "1", "Arn": arn})
+    stranger = scheduled_rule(twin, "stranger", "rate(1 day)", {"Id": "1", "Arn": arn})
+    allow_events(twin, "strict", allowed)
+
+    assert twin.parts["scheduler"].fire("allowed").request_ids
+    assert twin.parts["scheduler"].fire("stranger").request_ids == []
+    twin.parts["lambda"].wait_idle()
+
+    [event] = saved_events(twin.client("s3"))
+    assert event["resources"] == [allowed]
+    [error] = twin.inspector.errors()
+    assert f"events.amazonaws.com may not invoke strict for {stranger}" in error.message
 
 
 def test_tick_fires_a_rate_rule_once_per_period(twin, recorder) -> None:
