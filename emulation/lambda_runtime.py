@@ -128,6 +128,21 @@ def qualified_arn(fn: LambdaFunction) -> str:
     return f"{fn.function_arn}:$LATEST" if str(fn.version) == "$LATEST" else fn.function_arn
 
 
+def complete_s3_event(event: dict[str, Any], account_id: str) -> dict[str, Any]:
+    """moto's S3 event plus the fields AWS also sends (identity, request ids, sequencer)."""
+    for record in event["Records"]:
+        principal = {"principalId": f"AWS:{account_id}"}
+        record.setdefault("userIdentity", principal)
+        record.setdefault("requestParameters", {"sourceIPAddress": "127.0.0.1"})
+        record.setdefault(
+            "responseElements",
+            {"x-amz-request-id": uuid.uuid4().hex[:16].upper(), "x-amz-id-2": uuid.uuid4().hex},
+        )
+        record["s3"]["bucket"].setdefault("ownerIdentity", principal)
+        record["s3"]["object"].setdefault("sequencer", f"{time.time_ns():X}")
+    return event
+
+
 def sns_event(
     subscription: Subscription,
     message: str,
@@ -564,9 +579,10 @@ class LambdaRuntime:
             except LambdaRuntimeError as exc:
                 runtime.twin.record_error("lambda", f"S3 notification not delivered: {exc}")
                 return
-            bucket_arn = event_body["Records"][0]["s3"]["bucket"]["arn"]
+            event = complete_s3_event(event_body, account_id)
+            bucket_arn = event["Records"][0]["s3"]["bucket"]["arn"]
             caller = Caller("s3.amazonaws.com", bucket_arn, account_id)
-            runtime.invoke_async(fn, event_body, source="s3", caller=caller)
+            runtime.invoke_async(fn, event, source="s3", caller=caller)
 
         original_publish = sns_models.Subscription.publish
 

@@ -17,7 +17,6 @@ lists. A rate schedule starts when the scheduler first sees the rule (AWS: when 
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import re
@@ -33,6 +32,8 @@ from croniter import CroniterBadCronError, croniter
 from jsonpath_ng.ext import parse as jsonpath
 from moto.events import models as events_models
 from moto.events.utils import EventTemplateParser
+from moto.sns.models import sns_backends
+from moto.sqs.models import sqs_backends
 
 from emulation.lambda_policy import Caller
 from emulation.lambda_sandbox import LambdaRuntimeError
@@ -181,6 +182,17 @@ def target_input(target: dict[str, Any], event: dict[str, Any]) -> Any:
             event={**event, "ingestion-time": event["time"]},
         )
     return event
+
+
+class _WithTargets:
+    """A rule seen with some of its targets only (a copy would be a new tracked moto model)."""
+
+    def __init__(self, rule: Rule, targets: list[dict[str, Any]]) -> None:
+        self._rule = rule
+        self.targets = targets
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._rule, name)
 
 
 @dataclass(frozen=True)
@@ -337,22 +349,28 @@ class Scheduler:
     def _deliver(
         self, rule: Rule, event: dict[str, Any], source: str, *, transform_input: bool
     ) -> list[str]:
-        """Lambda targets through the runtime (asynchronously); others through moto's delivery."""
+        """Send ``event`` to the rule's targets; return the Lambda request ids.
+
+        Lambda targets go through the runtime (asynchronously). For a scheduled event, SQS and
+        SNS targets are sent here too, with the target's input applied; moto can do neither
+        (its input templates expect put_events' fields). Other targets go to moto's delivery.
+        """
         request_ids = []
         others = []
         for target in rule.targets:
-            if ":lambda:" not in target["Arn"]:
-                others.append(target)
-                continue
+            service = target["Arn"].split(":")[2]
             payload = target_input(target, event) if transform_input else event
-            request_id = self._invoke(rule, target["Arn"], payload, source)
-            if request_id:
-                request_ids.append(request_id)
+            if service == "lambda":
+                request_id = self._invoke(rule, target["Arn"], payload, source)
+                request_ids += [request_id] if request_id else []
+            elif source == "schedule" and service in ("sqs", "sns"):
+                self._send(rule, target, payload)
+            else:
+                others.append(target)
         if others:
-            subset = copy.copy(rule)
-            subset.targets = others
             try:
-                self._original_send(subset, event, transform_input)
+                moto_transform = transform_input and source != "schedule"
+                self._original_send(_WithTargets(rule, others), event, moto_transform)
             except Exception as exc:
                 arns = ", ".join(target["Arn"] for target in others)
                 self.twin.record_error(
@@ -361,6 +379,22 @@ class Scheduler:
                     traceback=traceback.format_exc(),
                 )
         return request_ids
+
+    def _send(self, rule: Rule, target: dict[str, Any], payload: Any) -> None:
+        _, _, service, region, account, resource = target["Arn"].split(":", 5)
+        body = json.dumps(payload)
+        try:
+            if service == "sqs":
+                group_id = target.get("SqsParameters", {}).get("MessageGroupId")
+                sqs_backends[account][region].send_message(resource, body, group_id=group_id)
+            else:
+                sns_backends[account][region].publish(message=body, arn=target["Arn"])
+        except Exception as exc:
+            self.twin.record_error(
+                "scheduler",
+                f"rule {rule.arn}: could not deliver to {target['Arn']}: {exc}",
+                traceback=traceback.format_exc(),
+            )
 
     def _invoke(self, rule: Rule, arn: str, payload: Any, source: str) -> str | None:
         runtime: LambdaRuntime | None = self.twin.parts.get("lambda")  # type: ignore[assignment]

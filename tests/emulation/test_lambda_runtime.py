@@ -127,6 +127,9 @@ def test_s3_object_created_runs_the_real_handler(twin, deploy_lambda) -> None:
     [invocation] = twin.inspector.invocations("ingest")
     assert (invocation.source, invocation.invocation_type) == ("s3", "Event")
     assert item["request_id"] == {"S": invocation.request_id}
+    [record] = invocation.event["Records"]  # AWS's full record shape, not only moto's
+    assert record["s3"]["object"]["sequencer"] and record["userIdentity"]["principalId"]
+    assert record["s3"]["bucket"]["arn"] == "arn:aws:s3:::results"
     assert dynamodb.scan(TableName="items")["Count"] == 1
 
 

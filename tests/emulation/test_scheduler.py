@@ -236,3 +236,18 @@ def test_aws_cron_translates_to_croniter(aws: str, croniter: str) -> None:
 def test_bad_expressions_are_rejected_with_the_reason(expression: str, complaint: str) -> None:
     with pytest.raises(ScheduleExpressionError, match=re.escape(complaint)):
         parse_schedule(expression)
+
+
+def test_other_targets_get_the_scheduled_event_through_moto(twin) -> None:
+    sqs = twin.client("sqs")
+    url = sqs.create_queue(QueueName="ticks")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    rule_arn = scheduled_rule(twin, "to-queue", "rate(1 hour)", {"Id": "q", "Arn": arn})
+
+    twin.parts["scheduler"].fire("to-queue")
+
+    [message] = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=0)["Messages"]
+    event = json.loads(message["Body"])
+    assert (event["detail-type"], event["resources"]) == ("Scheduled Event", [rule_arn])
