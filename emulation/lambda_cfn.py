@@ -9,10 +9,10 @@ among ``CloudFormationModel``'s subclasses once this module is imported. (Functi
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from moto.awslambda.models import lambda_backends
-from moto.cloudformation import parsing
 from moto.core.common_models import CloudFormationModel
 
 SETTINGS = ("MaximumRetryAttempts", "MaximumEventAgeInSeconds", "DestinationConfig")
@@ -93,6 +93,12 @@ class EventInvokeConfigResource(CloudFormationModel):
 
 
 def register() -> None:
-    """Make moto's CloudFormation see the model even if it listed the models before import."""
-    for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
-        cached.cache_clear()
+    """Make moto's CloudFormation see the model even if it listed the models before import.
+
+    moto lists the models lazily (and caches the list); importing its parser here would cost
+    a second of start-up, so only an already-imported parser is told to list them again.
+    """
+    parsing = sys.modules.get("moto.cloudformation.parsing")
+    if parsing is not None:
+        for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
+            cached.cache_clear()
