@@ -1,0 +1,92 @@
+"""``python -m deploy up|down --stack NAME``: the one command for AWS and for the twin.
+
+The endpoint comes from the environment, as boto3 reads it (AWS_ENDPOINT_URL and the
+per-service AWS_ENDPOINT_URL_<SERVICE>), so the same command deploys to AWS or to the twin.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from deploy.errors import InvalidParameterError
+from deploy.package import PROJECT_ROOT
+from deploy.progress import Reporter, default_reporter
+from deploy.stack import deploy_stack, destroy_stack, plan_stack
+from pipeline.errors import PipelineError
+
+
+def parse_params(pairs: Sequence[str]) -> dict[str, str]:
+    """``K=V`` pairs into a dict; the value may itself contain ``=`` or be empty."""
+    params = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InvalidParameterError(f"--param {pair!r}: expected KEY=VALUE")
+        params[key] = value
+    return params
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m deploy", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    up = commands.add_parser("up", help="package, upload and create or update the stack")
+    up.add_argument("--stack", required=True, help="stack name (lowercase, 2-27 characters)")
+    up.add_argument("--dry-run", action="store_true", help="show the change set, execute nothing")
+    up.add_argument(
+        "--param", action="append", default=[], metavar="KEY=VALUE", help="template parameter"
+    )
+    up.add_argument("--artifacts-bucket", help="default: asr-monitor-artifacts-<account>-<region>")
+    up.add_argument(
+        "--project-root",
+        type=Path,
+        default=PROJECT_ROOT,
+        help="checkout to package (default: this)",
+    )
+    down = commands.add_parser("down", help="empty the stack's buckets and delete the stack")
+    down.add_argument("--stack", required=True)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, reporter: Reporter | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    report = reporter or default_reporter()
+    try:
+        session = boto3.Session()
+        if not session.region_name:
+            raise InvalidParameterError("no AWS region: set AWS_DEFAULT_REGION (or AWS_REGION)")
+        if args.command == "down":
+            destroy_stack(session, args.stack, reporter=report)
+        elif args.dry_run:
+            plan_stack(
+                session,
+                args.stack,
+                parse_params(args.param),
+                artifacts_bucket=args.artifacts_bucket,
+                project_root=args.project_root,
+                reporter=report,
+            )
+        else:
+            deploy_stack(
+                session,
+                args.stack,
+                parse_params(args.param),
+                artifacts_bucket=args.artifacts_bucket,
+                project_root=args.project_root,
+                reporter=report,
+            )
+    except (PipelineError, ClientError, BotoCoreError) as exc:
+        report.error(exc)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,196 @@
+"""Read the CloudFormation template and evaluate its intrinsic functions.
+
+``load_template`` turns the short-form YAML tags (``!Ref``, ``!Sub``, ``!GetAtt`` ...) into their
+long JSON form, so the template can be inspected by tests (least privilege, bucket settings)
+and by the twin's repairs. ``Resolver`` evaluates the intrinsic functions this project's
+template uses, given the parameter values and a way to look up resources; anything else is a
+``TemplateError`` naming where it occurs, never a silent guess.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from deploy.errors import InvalidParameterError, TemplateError
+
+TEMPLATE_PATH = Path(__file__).with_name("template.yaml")
+NO_VALUE = object()  # AWS::NoValue: the property is dropped
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """SafeLoader that knows CloudFormation's short-form tags."""
+
+
+def _construct_tag(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    if tag_suffix == "Ref":
+        return {"Ref": value}
+    if tag_suffix == "Condition":
+        return {"Condition": value}
+    if tag_suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    return {f"Fn::{tag_suffix}": value}
+
+
+_CfnLoader.add_multi_constructor("!", _construct_tag)
+
+
+def load_template(source: str | Path | Mapping[str, Any] = TEMPLATE_PATH) -> dict[str, Any]:
+    """The template as a dict, from a path, from template text, or passed through."""
+    if isinstance(source, Mapping):
+        return dict(source)
+    text = source.read_text(encoding="utf-8") if isinstance(source, Path) else source
+    template = yaml.load(text, Loader=_CfnLoader)  # a SafeLoader subclass
+    if not isinstance(template, dict) or "Resources" not in template:
+        raise TemplateError(f"{source if isinstance(source, Path) else 'template'}: no Resources")
+    return template
+
+
+def parameter_values(template: Mapping[str, Any], given: Mapping[str, str]) -> dict[str, str]:
+    """Template defaults overlaid with ``given``; unknown or missing parameters are errors."""
+    declared = template.get("Parameters", {})
+    unknown = sorted(set(given) - set(declared))
+    if unknown:
+        raise InvalidParameterError(
+            f"unknown template parameter(s) {', '.join(unknown)}; "
+            f"the template declares {', '.join(sorted(declared))}"
+        )
+    values = {name: str(spec["Default"]) for name, spec in declared.items() if "Default" in spec}
+    values.update({name: str(value) for name, value in given.items()})
+    missing = sorted(set(declared) - set(values))
+    if missing:
+        raise InvalidParameterError(f"template parameter(s) without a value: {', '.join(missing)}")
+    return values
+
+
+RefLookup = Callable[[str], str]
+AttLookup = Callable[[str, str], str]
+_SUB_VARIABLE = re.compile(r"\$\{([^}]*)\}")
+
+
+class Resolver:
+    """Evaluates intrinsic functions against known parameters, pseudo parameters and resources.
+
+    ``ref`` gives a resource's Ref value (its physical id) and ``getatt`` an attribute; both are
+    supplied by the caller, which knows where the resources live.
+    """
+
+    def __init__(
+        self,
+        template: Mapping[str, Any],
+        parameters: Mapping[str, str],
+        pseudo: Mapping[str, str],
+        ref: RefLookup,
+        getatt: AttLookup,
+    ) -> None:
+        self.template = template
+        self.parameters = parameter_values(template, parameters)
+        self.pseudo = dict(pseudo)
+        self._ref = ref
+        self._getatt = getatt
+        self._conditions: dict[str, bool] = {}
+
+    def condition(self, name: str) -> bool:
+        if name not in self._conditions:
+            spec = self.template.get("Conditions", {}).get(name)
+            if spec is None:
+                raise TemplateError(f"Conditions.{name}: not declared")
+            self._conditions[name] = bool(self._condition_value(spec, f"Conditions.{name}"))
+        return self._conditions[name]
+
+    def resource_enabled(self, logical_id: str) -> bool:
+        name = self.template["Resources"][logical_id].get("Condition")
+        return name is None or self.condition(name)
+
+    def properties(self, logical_id: str) -> dict[str, Any]:
+        """A resource's Properties with every intrinsic function evaluated."""
+        props = self.template["Resources"][logical_id].get("Properties", {})
+        return self.value(props, f"Resources.{logical_id}.Properties")
+
+    def value(self, node: Any, where: str = "template") -> Any:
+        if isinstance(node, list):
+            items = [self.value(item, f"{where}[{i}]") for i, item in enumerate(node)]
+            return [item for item in items if item is not NO_VALUE]
+        if not isinstance(node, dict):
+            return node
+        if len(node) == 1:
+            ((key, arg),) = node.items()
+            if key == "Ref" or key.startswith("Fn::"):
+                return self._function(key, arg, f"{where}.{key}")
+        resolved = {key: self.value(item, f"{where}.{key}") for key, item in node.items()}
+        return {key: item for key, item in resolved.items() if item is not NO_VALUE}
+
+    def _function(self, name: str, arg: Any, where: str) -> Any:
+        if name == "Ref":
+            return self._reference(arg, where)
+        if name == "Fn::GetAtt":
+            logical_id, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
+            return self._getatt(logical_id, attribute)
+        if name == "Fn::Sub":
+            text, variables = (arg, {}) if isinstance(arg, str) else arg
+            return self._substitute(text, self.value(variables, where), where)
+        if name == "Fn::Base64":
+            return base64.b64encode(str(self.value(arg, where)).encode()).decode()
+        if name == "Fn::Join":
+            separator, items = arg
+            return separator.join(str(item) for item in self.value(items, where))
+        if name == "Fn::Select":
+            index, items = self.value(arg, where)
+            return items[int(index)]
+        if name == "Fn::If":
+            condition, if_true, if_false = arg
+            chosen = if_true if self.condition(condition) else if_false
+            return self.value(chosen, where)
+        raise TemplateError(f"{where}: {name} is not supported by deploy.template.Resolver")
+
+    def _reference(self, name: str, where: str) -> Any:
+        if name == "AWS::NoValue":
+            return NO_VALUE
+        if name in self.pseudo:
+            return self.pseudo[name]
+        if name in self.parameters:
+            return self.parameters[name]
+        if name in self.template["Resources"]:
+            return self._ref(name)
+        raise TemplateError(f"{where}: Ref to unknown name {name!r}")
+
+    def _substitute(self, text: str, variables: Mapping[str, Any], where: str) -> str:
+        def replace(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name.startswith("!"):
+                return "${" + name[1:] + "}"
+            if name in variables:
+                return str(variables[name])
+            if "." in name and not name.startswith("AWS::"):
+                logical_id, attribute = name.split(".", 1)
+                return str(self._getatt(logical_id, attribute))
+            return str(self._reference(name, where))
+
+        return _SUB_VARIABLE.sub(replace, text)
+
+    def _condition_value(self, node: Any, where: str) -> Any:
+        if isinstance(node, dict) and len(node) == 1:
+            ((key, arg),) = node.items()
+            if key == "Condition":
+                return self.condition(arg)
+            if key == "Fn::Equals":
+                left, right = (self._condition_value(item, where) for item in arg)
+                return str(left) == str(right)
+            if key == "Fn::Not":
+                return not self._condition_value(arg[0], where)
+            if key == "Fn::And":
+                return all(self._condition_value(item, where) for item in arg)
+            if key == "Fn::Or":
+                return any(self._condition_value(item, where) for item in arg)
+        return self.value(node, where)
