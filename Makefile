@@ -12,7 +12,13 @@ APT_PACKAGES := espeak-ng sox
 APT_OPTIONAL := pocketsphinx-testdata
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install apt-deps lint test e2e twin deploy deploy-dry-run destroy bench corpus clean
+.PHONY: install apt-deps lint test e2e twin twin-up twin-down deploy deploy-dry-run destroy bench corpus clean
+
+# TWIN=localstack: LocalStack serves S3, DynamoDB, SNS, EventBridge and Lambda; the twin keeps
+# SageMaker and Transcribe (docs/docker.md). It needs a Docker engine with the Compose plugin.
+ifeq ($(TWIN),localstack)
+TWIN_STACK := twin-up
+endif
 
 install: $(STAMP)
 
@@ -42,14 +48,22 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/cfn-lint deploy/template.yaml
 
-test: install apt-deps lint
+test: install apt-deps lint $(TWIN_STACK)
 	TWIN=$(TWIN) $(VENV)/bin/pytest -q
 
-e2e: install
+e2e: install $(TWIN_STACK)
 	TWIN=$(TWIN) $(PY) -m emulation e2e --corpus $(CORPUS)
 
 twin: install
 	$(PY) -m emulation serve
+
+twin-up: install
+	@$(PY) -c 'from emulation.backends import docker_engine_available as d; ok, why = d(); print(why); raise SystemExit(not ok)' \
+	  || { echo "error: TWIN=localstack needs a Docker engine with the Compose plugin (docs/docker.md)" >&2; exit 1; }
+	docker compose up -d --build --wait
+
+twin-down:
+	docker compose down
 
 deploy: install
 	$(PY) -m deploy up --stack $(STACK)
