@@ -56,7 +56,7 @@ from __future__ import annotations
 import graphlib
 import json
 import re
-import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -445,12 +445,19 @@ def _describe_instance(sagemaker: BaseClient, name: str) -> dict[str, Any] | Non
         return None
 
 
-def _stop_instance(sagemaker: BaseClient, name: str) -> bool:
-    """Stop unless already Stopped/Failed; True if a stop was requested."""
+def _stop_instance(sagemaker: BaseClient, name: str, timeout: float = 120.0) -> bool:
+    """Stop unless already Stopped/Failed, and wait for Stopped (the twin's host stops in the
+    background, as AWS does). True if a stop was requested."""
     described = _describe_instance(sagemaker, name)
     if described is None or described["NotebookInstanceStatus"] in {"Stopped", "Failed"}:
         return False
-    sagemaker.stop_notebook_instance(NotebookInstanceName=name)
+    if described["NotebookInstanceStatus"] != "Stopping":
+        sagemaker.stop_notebook_instance(NotebookInstanceName=name)
+    deadline = time.monotonic() + timeout
+    while (_describe_instance(sagemaker, name) or {}).get("NotebookInstanceStatus") == "Stopping":
+        if time.monotonic() > deadline:
+            raise RepairError(f"notebook instance {name}: still Stopping after {timeout:.0f} s")
+        time.sleep(0.05)
     return True
 
 
@@ -568,7 +575,6 @@ class CloudFormationPart:
 
     def __init__(self) -> None:
         self._originals: dict[str, Any] = {}
-        self._lock = threading.Lock()
 
     def install(self) -> None:
         from moto.cloudformation import models, parsing
