@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +24,7 @@ from deploy.progress import Change, Reporter, default_reporter
 from deploy.template import TEMPLATE_PATH, load_template, parameter_values
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterator, Mapping
 
     from botocore.client import BaseClient
 
@@ -33,7 +34,7 @@ STACK_NAME = re.compile(r"^[a-z][a-z0-9-]{0,25}[a-z0-9]$")
 CAPABILITIES = ["CAPABILITY_NAMED_IAM"]
 NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
 BUSY_SUFFIX = "_IN_PROGRESS"
-SUCCESS = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "DELETE_COMPLETE", "IMPORT_COMPLETE"}
+DEPLOYED = {"CREATE_COMPLETE", "UPDATE_COMPLETE"}
 CANCELLED = "Resource creation cancelled"
 
 
@@ -122,6 +123,14 @@ def stack_outputs(cfn: BaseClient, stack_name: str) -> dict[str, str]:
     return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
 
+@dataclass(frozen=True)
+class _ChangeSet:
+    id: str
+    type: str  # CREATE or UPDATE
+    stack_id: str
+    changes: list[Change]
+
+
 class _Deployment:
     """One run of up/plan/down against one stack; holds the clients and the reporter."""
 
@@ -158,16 +167,17 @@ class _Deployment:
         if change_set is None:
             self.report.info("no changes")
             return self._show_outputs(template_path)
-        change_set_id, change_set_type, changes = change_set
-        self.report.changes(changes)
-        self.report.step(f"Executing {change_set_type.lower()} of {self.stack_name}")
-        marker = self._newest_event_id()
+        self.report.changes(change_set.changes)
+        self.report.step(f"Executing {change_set.type.lower()} of {self.stack_name}")
+        marker = self._newest_event_id(change_set.stack_id)
         try:
-            self.cfn.execute_change_set(ChangeSetName=change_set_id)
+            self.cfn.execute_change_set(ChangeSetName=change_set.id)
         # An emulator may answer a failed execution with a body botocore cannot parse.
         except (ClientError, BotoCoreError, ResponseParserError) as exc:
-            raise self._operation_error("EXECUTE_FAILED", marker, str(exc)) from exc
-        self._wait(marker, timeout_seconds)
+            raise self._operation_error(
+                "EXECUTE_FAILED", marker, change_set.stack_id, str(exc)
+            ) from exc
+        self._wait(marker, timeout_seconds, change_set.stack_id, DEPLOYED)
         return self._show_outputs(template_path)
 
     def plan(
@@ -184,15 +194,12 @@ class _Deployment:
         if change_set is None:
             self.report.info("no changes")
             return []
-        change_set_id, change_set_type, changes = change_set
-        self.report.changes(changes)
-        self._discard(change_set_id, change_set_type)
+        self.report.changes(change_set.changes)
+        self._discard(change_set.id, change_set.type)
         self.report.info("dry run: change set deleted, nothing executed")
-        return changes
+        return change_set.changes
 
-    def _create_change_set(
-        self, template_path: Path, given: dict[str, str]
-    ) -> tuple[str, str, list[Change]] | None:
+    def _create_change_set(self, template_path: Path, given: dict[str, str]) -> _ChangeSet | None:
         """Create the change set and wait for it; None when there is nothing to change."""
         body = template_path.read_text(encoding="utf-8")
         template = load_template(body)
@@ -230,12 +237,15 @@ class _Deployment:
             if any(text in reason for text in NO_CHANGES):
                 return None
             raise DeployError(f"stack {self.stack_name}: change set {name} failed: {reason}")
-        return change_set_id, change_set_type, self._changes(change_set_id)
+        return _ChangeSet(
+            change_set_id, change_set_type, created["StackId"], self._changes(change_set_id)
+        )
 
     def _parameter_list(
         self, template: Mapping[str, Any], given: dict[str, str], previous: set[str]
     ) -> list[dict[str, Any]]:
-        """Every declared parameter: given, else the stack's previous value, else the default."""
+        """The given values; on an update, the stack's previous value for every other one
+        (CloudFormation would otherwise fall back to the defaults); else the defaults."""
         declared = template.get("Parameters", {})
         keep = {name for name in previous if name in declared and name not in given}
         parameter_values(template, {**given, **dict.fromkeys(keep, "previous")})
@@ -257,11 +267,10 @@ class _Deployment:
 
     def _wait_for_change_set(self, change_set_id: str) -> dict[str, Any]:
         with self.report.waiting("waiting for the change set"):
-            for delay in self._delays(600.0):
+            for _ in self._poll(600.0):
                 described = self.cfn.describe_change_set(ChangeSetName=change_set_id)
                 if described["Status"] in {"CREATE_COMPLETE", "FAILED"}:
                     return described
-                time.sleep(delay)
         raise DeployError(f"stack {self.stack_name}: change set {change_set_id} never completed")
 
     def _changes(self, change_set_id: str) -> list[Change]:
@@ -306,12 +315,13 @@ class _Deployment:
             removed = empty_bucket(s3, bucket)
             self.report.info(f"{bucket}: {removed} object versions deleted")
         self.report.step(f"Deleting {self.stack_name}")
-        marker = self._newest_event_id()
+        stack_id = stack["StackId"]
+        marker = self._newest_event_id(stack_id)
         try:
-            self.cfn.delete_stack(StackName=stack["StackId"])
+            self.cfn.delete_stack(StackName=stack_id)
         except (ClientError, BotoCoreError, ResponseParserError) as exc:
-            raise self._operation_error("DELETE_FAILED", marker, str(exc)) from exc
-        self._wait(marker, timeout_seconds, stack_id=stack["StackId"])
+            raise self._operation_error("DELETE_FAILED", marker, stack_id, str(exc)) from exc
+        self._wait(marker, timeout_seconds, stack_id, {"DELETE_COMPLETE"})
         bucket = parameters.get("ArtifactsBucket")
         if bucket:
             removed = empty_bucket(s3, bucket, prefix=f"{self.stack_name}/")
@@ -338,15 +348,13 @@ class _Deployment:
             if summary.get("ResourceType") == resource_type and summary.get("PhysicalResourceId")
         ]
 
-    def _events(self, marker: str | None, stack_id: str | None = None) -> list[dict[str, Any]]:
+    def _events(self, marker: str | None, stack_id: str) -> list[dict[str, Any]]:
         """The stack's events newer than ``marker``, oldest first."""
         newer: list[dict[str, Any]] = []
         token: dict[str, str] = {}
         while True:
             try:
-                page = self.cfn.describe_stack_events(
-                    StackName=stack_id or self.stack_name, **token
-                )
+                page = self.cfn.describe_stack_events(StackName=stack_id, **token)
             except ClientError:
                 return list(reversed(newer))
             for event in page["StackEvents"]:
@@ -357,21 +365,21 @@ class _Deployment:
                 return list(reversed(newer))
             token = {"NextToken": page["NextToken"]}
 
-    def _newest_event_id(self) -> str | None:
+    def _newest_event_id(self, stack_id: str) -> str | None:
         try:
-            events = self.cfn.describe_stack_events(StackName=self.stack_name)["StackEvents"]
+            events = self.cfn.describe_stack_events(StackName=stack_id)["StackEvents"]
         except ClientError:
             return None
         return events[0]["EventId"] if events else None
 
     def _wait(
-        self, marker: str | None, timeout_seconds: float, stack_id: str | None = None
+        self, marker: str | None, timeout_seconds: float, stack_id: str, success: set[str]
     ) -> None:
-        """Show events until the stack settles; raise with the failing resources if it failed."""
-        seen = marker
-        deadline = time.monotonic() + timeout_seconds
+        """Show events until the stack settles; raise with the failing resources unless it
+        settled in ``success``. The stack id still answers after a delete, the name does not."""
+        seen, status = marker, ""
         with self.report.waiting(f"waiting for {self.stack_name}"):
-            for delay in self._delays(timeout_seconds):
+            for _ in self._poll(timeout_seconds):
                 for event in self._events(seen, stack_id):
                     self.report.event(event)
                     seen = event["EventId"]
@@ -379,15 +387,15 @@ class _Deployment:
                 status = stack["StackStatus"] if stack else "DELETE_COMPLETE"
                 if not status.endswith(BUSY_SUFFIX):
                     break
-                if time.monotonic() > deadline:
-                    raise self._operation_error(status, marker, "timed out waiting", stack_id)
-                time.sleep(delay)
-        if status not in SUCCESS:
-            raise self._operation_error(status, marker, stack_id=stack_id)
+            else:
+                detail = f"still {status} after {timeout_seconds:.0f} s"
+                raise self._operation_error(status, marker, stack_id, detail)
+        if status not in success:
+            raise self._operation_error(status, marker, stack_id)
         self.report.info(f"{self.stack_name}: {status}")
 
     def _operation_error(
-        self, status: str, marker: str | None, detail: str = "", stack_id: str | None = None
+        self, status: str, marker: str | None, stack_id: str, detail: str = ""
     ) -> StackOperationError:
         failures = failures_from_events(self._events(marker, stack_id), self.stack_name)
         return StackOperationError(self.stack_name, status, failures, detail)
@@ -407,14 +415,17 @@ class _Deployment:
         self.report.outputs(outputs)
         return outputs
 
-    def _delays(self, total: float) -> list[float]:
-        """Sleeps between polls: quick at first (the twin finishes at once), then steady."""
-        delays, elapsed, delay = [], 0.0, min(0.2, self.poll_seconds)
-        while elapsed <= total:
-            delays.append(delay)
-            elapsed += delay
+    def _poll(self, timeout_seconds: float) -> Iterator[None]:
+        """Yield at once, then after growing sleeps (the twin is done at once, AWS takes
+        minutes), until the timeout."""
+        deadline = time.monotonic() + timeout_seconds
+        delay = min(0.2, self.poll_seconds)
+        while True:
+            yield
+            if time.monotonic() > deadline:
+                return
+            time.sleep(delay)
             delay = min(delay * 2, self.poll_seconds)
-        return delays
 
 
 def failures_from_events(events: list[dict[str, Any]], stack_name: str) -> list[ResourceFailure]:

@@ -15,6 +15,8 @@ from deploy.aws import Clients
 from deploy.errors import InvalidParameterError, StackOperationError
 from deploy.package import build_bundle
 from deploy.stack import (
+    DEPLOYED,
+    _Deployment,
     default_artifacts_bucket,
     destroy_stack,
     failures_from_events,
@@ -240,3 +242,31 @@ def test_stack_names_that_cannot_name_buckets_are_refused(name: str) -> None:
 def test_unknown_parameter_is_refused_with_the_known_ones(fresh_twin: Twin, deploy: Deploy) -> None:
     with pytest.raises(InvalidParameterError, match=r"NoSuchParam.*ScheduleExpression"):
         deploy("t1", {"NoSuchParam": "1"})
+
+
+class StuckCloudFormation:
+    """A CloudFormation that never finishes creating (only the calls a wait makes)."""
+
+    def describe_stack_events(self, StackName: str, **_: Any) -> dict[str, Any]:
+        return {
+            "StackEvents": [
+                {
+                    "EventId": "e1",
+                    "LogicalResourceId": "ScoresTable",
+                    "ResourceType": "AWS::DynamoDB::Table",
+                    "ResourceStatus": "CREATE_IN_PROGRESS",
+                }
+            ]
+        }
+
+    def describe_stacks(self, StackName: str) -> dict[str, Any]:
+        return {"Stacks": [{"StackId": StackName, "StackStatus": "CREATE_IN_PROGRESS"}]}
+
+
+def test_wait_gives_up_at_the_timeout_and_says_where_it_was(captured: Any) -> None:
+    waiting = _Deployment(
+        Clients({"cloudformation": StuckCloudFormation()}), "t1", captured, poll_seconds=0.01
+    )
+    with pytest.raises(StackOperationError, match="CREATE_IN_PROGRESS: still CREATE_IN_PROGRESS"):
+        waiting._wait(None, 0.05, "stack-id", DEPLOYED)
+    assert "ScoresTable AWS::DynamoDB::Table CREATE_IN_PROGRESS" in captured.text
