@@ -123,7 +123,7 @@ def remove_repairs(
     """Delete what the repairs created outside the stack (call before deleting the stack).
 
     Only the SageMaker resources made under declared names need it: the stack does not know
-    them. Bucket settings, subscriptions and invoke configs go with their parent resources.
+    them. Bucket settings go with their buckets, subscriptions with their topic.
     """
     context = _Context(Clients(twin_or_clients), stack_name, template, parameters)
     sagemaker = context.clients("sagemaker")
@@ -190,7 +190,7 @@ class _Context:
         }
         declared = self.template.get("Parameters", {})
         known = {key: value for key, value in parameters.items() if key in declared}
-        self.resolver = Resolver(self.template, known, pseudo, self._ref, self._getatt)
+        self.resolver = Resolver(self.template, known, pseudo, self.physical_id, self._getatt)
 
     def enabled(self, resource_type: str) -> list[str]:
         return [
@@ -201,7 +201,7 @@ class _Context:
 
     def physical_name(self, logical_id: str) -> str:
         """The name moto gave the resource (the last part of its physical id)."""
-        return self._ref(logical_id).rsplit("/", 1)[-1]
+        return self.physical_id(logical_id).rsplit("/", 1)[-1]
 
     def declared_name(self, logical_id: str, name_property: str) -> str:
         properties = self.template["Resources"][logical_id].get("Properties", {})
@@ -210,7 +210,7 @@ class _Context:
         where = f"Resources.{logical_id}.Properties.{name_property}"
         return str(self.resolver.value(properties[name_property], where))
 
-    def _ref(self, logical_id: str) -> str:
+    def physical_id(self, logical_id: str) -> str:
         physical = self.physical.get(logical_id)
         if not physical:
             raise RepairError(f"{logical_id}: not in the stack's resources; cannot repair it")
@@ -223,13 +223,13 @@ class _Context:
         if attribute == "NotebookInstanceLifecycleConfigName":
             return self.declared_name(logical_id, "NotebookInstanceLifecycleConfigName")
         if attribute == "Arn" and resource_type == "AWS::IAM::Role":
-            role = self.clients("iam").get_role(RoleName=self._ref(logical_id))
+            role = self.clients("iam").get_role(RoleName=self.physical_id(logical_id))
             return role["Role"]["Arn"]
         arn = _ARNS.get(resource_type) if attribute == "Arn" else None
         if arn is None:
             raise TemplateError(f"{logical_id}.{attribute}: GetAtt not supported by the repairs")
         c = self.clients
-        return arn(c.partition, c.region, c.account_id, self._ref(logical_id))
+        return arn(c.partition, c.region, c.account_id, self.physical_id(logical_id))
 
 
 # ARNs built from physical ids the way AWS defines them (partition, region, account, id).
@@ -247,7 +247,7 @@ _ARNS: dict[str, Callable[[str, str, str, str], str]] = {
 # ---------------------------------------------------------------------------- IAM
 def _repair_role(context: _Context, logical_id: str, props: dict[str, Any]) -> list[str]:
     iam = context.clients("iam")
-    role_name = context._ref(logical_id)
+    role_name = context.physical_id(logical_id)
     actions = []
     for policy in props.get("Policies", []):
         try:
@@ -270,7 +270,7 @@ def _repair_role(context: _Context, logical_id: str, props: dict[str, Any]) -> l
 # ---------------------------------------------------------------------------- S3
 def _repair_bucket(context: _Context, logical_id: str, props: dict[str, Any]) -> list[str]:
     s3 = context.clients("s3")
-    bucket = context._ref(logical_id)
+    bucket = context.physical_id(logical_id)
     actions = []
     block = props.get("PublicAccessBlockConfiguration")
     if (
@@ -397,7 +397,7 @@ def _repair_table(context: _Context, logical_id: str, props: dict[str, Any]) -> 
     if pitr is None:
         return []
     dynamodb = context.clients("dynamodb")
-    table = context._ref(logical_id)
+    table = context.physical_id(logical_id)
     described = dynamodb.describe_continuous_backups(TableName=table)[
         "ContinuousBackupsDescription"
     ]
