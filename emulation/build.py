@@ -75,7 +75,14 @@ def _transcribe(twin: Twin, config: TwinConfig) -> TwinPart:
     return TranscribeService(twin, config.transcribe)
 
 
+def _cloudformation(twin: Twin, config: TwinConfig) -> TwinPart:
+    from emulation.cfn_repairs import CloudFormationPart
+
+    return CloudFormationPart()
+
+
 PARTS: dict[str, Callable[[Twin, TwinConfig], TwinPart]] = {
+    "cloudformation": _cloudformation,
     "lambda": _lambda,
     "scheduler": _scheduler,
     "notebooks": _notebooks,

@@ -133,6 +133,7 @@ class ChainRun:
         self.outputs: dict[str, str] = {}
         self.run_id: str | None = None
         self.audio_count = 0
+        self.fired_at = 0  # transitions before the schedule fired belong to the deploy
 
     # -- stages ---------------------------------------------------------------------------
     def deploy(self) -> None:
@@ -156,6 +157,7 @@ class ChainRun:
 
     def fire_schedule(self) -> None:
         with self.log.stage("fire schedule"):
+            self.fired_at = len(self.twin.parts["notebooks"].transitions)
             self.twin.parts["scheduler"].fire(self.outputs["ScheduleRuleName"])
 
     def follow(self) -> None:
@@ -209,10 +211,9 @@ class ChainRun:
         return self.options.parameters.get(name, default)
 
     def transition_to(self, name: str, status: str) -> bool | None:
-        transitions = self.twin.parts["notebooks"].transitions
-        return (
-            True if any(t.instance == name and t.to_status == status for t in transitions) else None
-        )
+        transitions = self.twin.parts["notebooks"].transitions[self.fired_at :]
+        reached = any(t.instance == name and t.to_status == status for t in transitions)
+        return True if reached else None
 
     def instance_failure(self, name: str) -> str | None:
         described = self.twin.client("sagemaker").describe_notebook_instance(
@@ -229,10 +230,19 @@ class ChainRun:
                 time.sleep(1.0)  # the CSV upload and the stop can race by a moment
                 if self.scores_run_id() is not None:
                     return None
-            return "the instance stopped first; see its hook log " + str(
-                self.twin.parts["notebooks"].hook_log(name)
-            )
+            tail = "\n".join(self.instance_log().splitlines()[-15:])
+            return f"the instance stopped first; the end of its log:\n{tail}"
         return None
+
+    def instance_log(self) -> str:
+        """The OnStart hook's log and each background run's log, as the instance wrote them."""
+        name = self.outputs.get("NotebookInstanceName")
+        if not name:
+            return ""
+        host = self.twin.parts["notebooks"]
+        runs = sorted(host.sandbox(name).sagemaker_home.glob("asr-monitor/runs/*/run.log"))
+        logs = [host.hook_log(name)] + [p.read_text(errors="replace") for p in runs]
+        return "\n".join(logs)
 
     def lambda_failure(self) -> str | None:
         failed = [i for i in self.twin.inspector.invocations() if i.error]
@@ -258,9 +268,10 @@ class ChainRun:
     def ingest_finished(self) -> Any:
         function = self.outputs["IngestScoresFunctionName"]
         runtime = self.twin.parts["lambda"]
-        runtime.wait_idle(timeout=60)
-        invocations = [i for i in runtime.invocations_of(function) if i.finished]
-        return invocations[-1] if invocations else None
+        if not runtime.invocations_of(function):
+            return None
+        runtime.wait_idle(timeout=120)  # an error's two retries come after the first attempt
+        return runtime.invocations_of(function)[-1]
 
     def notification(self) -> dict[str, Any] | None:
         for message in self.notifications():
@@ -337,7 +348,8 @@ class ChainRun:
                 n for n in self.notifications() if n["attributes"].get("run_id") == self.run_id
             ],
             "instance_status": instance.get("NotebookInstanceStatus"),
-            "report_keys": sorted(self.report_keys()),
+            "report_keys": sorted(self.report_keys()) if self.run_id else [],
+            "instance_log": self.instance_log(),
             "stages": self.log.as_dict(),
         }
 
@@ -392,7 +404,7 @@ def run_chain(twin: Twin, options: E2EOptions, log: StageLog) -> dict[str, Any]:
         chain.fire_schedule()
         chain.follow()
     except Exception as exc:
-        summary = chain.summary() if chain.run_id else {"run_id": None, "stages": log.as_dict()}
+        summary = chain.summary() if chain.outputs else {"run_id": None, "stages": log.as_dict()}
         summary["error"] = str(exc)
         return summary
     return chain.summary()
@@ -434,6 +446,8 @@ def write_summary(summary: dict[str, Any], runs_dir: Path) -> Path:
     name = summary.get("run_id") or time.strftime("failed-%Y%m%dT%H%M%SZ", time.gmtime())
     path = runs_dir / name / "summary.json"
     path.parent.mkdir(parents=True, exist_ok=True)
+    summary = dict(summary)
+    (path.parent / "instance.log").write_text(summary.pop("instance_log", ""), encoding="utf-8")
     path.write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
     return path
 
