@@ -52,6 +52,7 @@ class E2EOptions:
     timeout: float = 900.0  # for the whole chain after the schedule fires
     lambda_retry_delays: tuple[float, ...] = (2.0, 4.0)  # AWS waits ~1 and ~2 minutes
     parameters: dict[str, str] = field(default_factory=dict)
+    upload_prefix: str | None = None  # None: the stack's CorpusPrefix
 
 
 @dataclass
@@ -148,7 +149,7 @@ class ChainRun:
         with self.log.stage("upload corpus") as stage:
             files = corpus_files(self.options.corpus)
             s3 = self.twin.client("s3")
-            prefix = self.parameter("CorpusPrefix", "corpus/")
+            prefix = self.options.upload_prefix or self.parameter("CorpusPrefix", "corpus/")
             for path in files:
                 key = prefix + path.relative_to(self.options.corpus).as_posix()
                 s3.upload_file(str(path), self.outputs["MediaBucketName"], key)

@@ -16,4 +16,4 @@ class ScoringError(PipelineError):
 
 
 class CorpusError(PipelineError):
-    """The corpus in S3 or on disk is unusable as a whole (for example: nothing under the prefix)."""
+    """The corpus is unusable as a whole (for example: nothing under the prefix)."""

@@ -1,4 +1,4 @@
-"""Run ids: one per scheduled run, sortable by time, valid inside Transcribe job names and S3 keys."""
+"""Run ids: one per scheduled run, sortable by time, valid in Transcribe job names and S3 keys."""
 
 from __future__ import annotations
 

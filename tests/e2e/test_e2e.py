@@ -17,8 +17,10 @@ from emulation.e2e import DEFAULT_CORPUS, E2EOptions, StageLog, run_chain
 pytestmark = [pytest.mark.e2e, pytest.mark.speech]
 
 
-def chain(twin, corpus: Path, **parameters: str) -> dict:
-    options = E2EOptions(corpus=corpus, timeout=300, parameters=parameters)
+def chain(twin, corpus: Path, upload_prefix: str | None = None, **parameters: str) -> dict:
+    options = E2EOptions(
+        corpus=corpus, timeout=300, parameters=parameters, upload_prefix=upload_prefix
+    )
     return run_chain(twin, options, StageLog(print))
 
 
@@ -81,8 +83,8 @@ def test_unreadable_audio_and_missing_reference_are_failed_rows(twin, tmp_path):
 
 
 def test_failing_notebook_still_stops_the_instance_and_sends_failed(twin):
-    # A prefix with nothing under it: the notebook's corpus discovery raises CorpusError.
-    summary = chain(twin, DEFAULT_CORPUS, CorpusPrefix="nothing-here/")
+    # The stack reads a prefix with nothing under it: corpus discovery raises CorpusError.
+    summary = chain(twin, DEFAULT_CORPUS, upload_prefix="corpus/", CorpusPrefix="nothing-here/")
 
     assert summary["instance_status"] == "Stopped"
     [note] = summary["notifications"]
