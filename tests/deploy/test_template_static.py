@@ -165,6 +165,7 @@ def test_each_role_has_exactly_the_actions_its_code_uses() -> None:
     }
     assert actions_of("IngestScoresRole") == {
         "s3:GetObject",
+        "s3:ListBucket",
         "dynamodb:BatchWriteItem",
         "dynamodb:PutItem",
         "dynamodb:GetItem",
@@ -207,6 +208,11 @@ def test_ingest_reads_only_scores_and_writes_only_its_table() -> None:
     statements = {s["Sid"]: s for s in role_statements()["IngestScoresRole"]}
     assert statements["ReadScoresCsv"]["Resource"]["Fn::Sub"].endswith(
         "${AWS::StackName}-results-${AWS::AccountId}-${AWS::Region}/scores/*"
+    )
+    listing = statements["ListScoresPrefix"]
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": "scores/*"}}
+    assert listing["Resource"]["Fn::Sub"].endswith(
+        "${AWS::StackName}-results-${AWS::AccountId}-${AWS::Region}"
     )
     assert statements["WriteScores"]["Resource"] == [
         {"Fn::GetAtt": ["ScoresTable", "Arn"]},
