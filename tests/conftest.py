@@ -57,24 +57,26 @@ def lambda_zip(files: dict[str, str]) -> bytes:
 
 
 @pytest.fixture
-def deploy_lambda(twin: Twin) -> Callable[..., str]:
+def lambda_role(twin: Twin) -> str:
+    """The ARN of an IAM role Lambda functions can be created with."""
+    role = twin.client("iam").create_role(
+        RoleName="twin-test-lambda", AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST_POLICY)
+    )
+    return role["Role"]["Arn"]
+
+
+@pytest.fixture
+def deploy_lambda(twin: Twin, lambda_role: str) -> Callable[..., str]:
     """Factory: ``deploy_lambda(name, source, **create_function_kwargs) -> function ARN``.
 
     ``source`` becomes ``app.py`` in the zip; the handler defaults to ``app.handler``.
     """
-    role_arn: list[str] = []
 
     def deploy(name: str, source: str, **kwargs: Any) -> str:
-        if not role_arn:
-            role = twin.client("iam").create_role(
-                RoleName="twin-test-lambda",
-                AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST_POLICY),
-            )
-            role_arn.append(role["Role"]["Arn"])
         settings = {"Runtime": "python3.11", "Handler": "app.handler", "Timeout": 10, **kwargs}
         created = twin.client("lambda").create_function(
             FunctionName=name,
-            Role=role_arn[0],
+            Role=lambda_role,
             Code={"ZipFile": lambda_zip({"app.py": source})},
             **settings,
         )
