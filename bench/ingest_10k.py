@@ -27,6 +27,7 @@ import boto3  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
 from pipeline.handlers import ingest_scores  # noqa: E402
+from pipeline.results_table import table_definition  # noqa: E402
 from pipeline.scores_csv import ScoreRow, write_rows  # noqa: E402
 
 RUN_ID = "2026-11-24T20-00-00Z-3fa9c1"
@@ -59,29 +60,6 @@ def make_csv(rows: int) -> bytes:
     return stream.getvalue().encode("utf-8")
 
 
-def create_table(dynamodb: object, name: str) -> None:
-    keys = [("pk", "S"), ("sk", "S"), ("gsi1pk", "S"), ("gsi1sk", "S")]
-    dynamodb.create_table(  # type: ignore[attr-defined]
-        TableName=name,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": k, "AttributeType": t} for k, t in keys],
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "history",
-                "KeySchema": [
-                    {"AttributeName": "gsi1pk", "KeyType": "HASH"},
-                    {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-    )
-
-
 def naive(table_name: str, topic_arn: str) -> int:
     """The seed guide's handler, fixed only enough to run: one put_item per line."""
     s3 = boto3.client("s3")
@@ -112,8 +90,8 @@ def main() -> None:
     rows = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
     with mock_aws():
         dynamodb = boto3.client("dynamodb")
-        create_table(dynamodb, "naive")
-        create_table(dynamodb, "scores")
+        dynamodb.create_table(**table_definition("naive"))
+        dynamodb.create_table(**table_definition("scores"))
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket=BUCKET)
         s3.put_object(Bucket=BUCKET, Key=KEY, Body=make_csv(rows))

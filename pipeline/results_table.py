@@ -36,6 +36,38 @@ RUN_REGRESSION = "REGRESSION"
 RUN_FAILED = "FAILED"
 
 Item = dict[str, Any]
+
+
+def table_definition(table_name: str) -> dict[str, Any]:
+    """CreateTable arguments for the layout above: the key design in one place.
+
+    deploy/template.yaml declares the same table (a test keeps the two equal); tests and
+    benches create their tables from this.
+    """
+    key_attributes = ("pk", "sk", "gsi1pk", "gsi1sk")
+    return {
+        "TableName": table_name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [
+            {"AttributeName": name, "AttributeType": "S"} for name in key_attributes
+        ],
+        "KeySchema": [
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": HISTORY_INDEX,
+                "KeySchema": [
+                    {"AttributeName": "gsi1pk", "KeyType": "HASH"},
+                    {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    }
+
+
 _SERIALIZER = TypeSerializer()
 _DESERIALIZER = TypeDeserializer()
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from deploy.template import TEMPLATE_PATH, Resolver, load_template
+from pipeline.results_table import table_definition
 
 TEMPLATE = load_template()
 RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
@@ -438,3 +439,10 @@ def test_bootstrap_exports_the_stack_then_runs_the_fetched_on_start(tmp_path: Pa
     }
     # The same settings are left for interactive sessions on the instance.
     assert "ASR_MEDIA_BUCKET" in (home / "asr-monitor/env.sh").read_text()
+
+
+def test_template_table_matches_the_key_layout_the_code_uses() -> None:
+    declared = props("ScoresTable")
+    expected = table_definition("unused")
+    for key in ("BillingMode", "AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes"):
+        assert declared[key] == expected[key], key

@@ -30,6 +30,7 @@ from pipeline.results_table import (
     row_from_item,
     run_file_items,
     summary_item,
+    table_definition,
     write_items,
 )
 from pipeline.scores_csv import ScoreRow, write_rows
@@ -65,26 +66,7 @@ class Aws:
 
 
 def create_table(dynamodb: Any) -> None:
-    attrs = [("pk", "S"), ("sk", "S"), ("gsi1pk", "S"), ("gsi1sk", "S")]
-    dynamodb.create_table(
-        TableName=TABLE,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": n, "AttributeType": t} for n, t in attrs],
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "history",
-                "KeySchema": [
-                    {"AttributeName": "gsi1pk", "KeyType": "HASH"},
-                    {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-    )
+    dynamodb.create_table(**table_definition(TABLE))
 
 
 @pytest.fixture
