@@ -17,7 +17,7 @@ h1{font-size:1.4rem;margin-bottom:.2rem} .muted{color:#6a737d}
 .card b{display:block;font-size:1.4rem}
 table{border-collapse:collapse;width:100%;margin:.5rem 0 1.5rem}
 th,td{border-bottom:1px solid #eaecef;padding:.35rem .5rem;text-align:left;vertical-align:top}
-td.num{text-align:right;font-variant-numeric:tabular-nums}
+td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 .bar{background:#f6f8fa;width:120px;height:10px;border-radius:3px}
 .bar span{display:block;height:10px;border-radius:3px;background:#d1242f}
 .failed{color:#d1242f} pre{margin:0;font-size:12px;white-space:pre-wrap}
@@ -57,10 +57,9 @@ def scored_table(files: list[dict[str, Any]]) -> str:
             f'<td class="num">{f["insertions"]}</td>'
             "</tr>"
         )
-    header = (
-        "<tr><th>file</th><th>WER</th><th></th><th>CER</th><th>ref words</th>"
-        "<th>S</th><th>D</th><th>I</th></tr>"
-    )
+    counts = ("CER", "ref words", "S", "D", "I")
+    numeric = "".join(f'<th class="num">{name}</th>' for name in counts)
+    header = f'<tr><th>file</th><th class="num">WER</th><th></th>{numeric}</tr>'
     return f"<table>{header}{''.join(rows)}</table>"
 
 
