@@ -24,14 +24,23 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from importlib.util import find_spec
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 
 from emulation.server import DUMMY_ACCOUNT_ID, DUMMY_CREDENTIALS
 from emulation.twin import DEFAULT_REGION
 from pipeline.errors import ConfigurationError
 
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+
 DEFAULT_BACKEND = "embedded"
 DEFAULT_LOCALSTACK_ENDPOINT = "http://127.0.0.1:4566"
+# Where docker-compose.yml publishes the twin on this machine (TWIN_PORT overrides the port).
+DEFAULT_TWIN_PORT = 5000
 
 # Keep in step with SERVICES in docker-compose.yml (a test checks it).
 LOCALSTACK_SERVICES = (
@@ -130,14 +139,20 @@ class LocalStackBackend:
 
     def is_available(self) -> tuple[bool, str]:
         try:
-            health = self._health()
+            health = self.health()
         except (OSError, ValueError) as error:
             reason = f"LocalStack not answering at {self.health_url} ({_describe(error)})"
             engine_ok, engine_reason = docker_engine_available()
             if not engine_ok:
                 return False, f"{reason}; no Docker engine to start it: {engine_reason}"
             return False, f"{reason}; start it with `docker compose up -d --wait`"
+        return self.check_health(health)
+
+    def check_health(self, health: Mapping[str, object]) -> tuple[bool, str]:
+        """Does this health answer list every service the backend routes to LocalStack?"""
         services = health.get("services", {})
+        if not isinstance(services, Mapping):
+            services = {}
         missing = {s: services.get(s, "absent") for s in LOCALSTACK_SERVICES}
         missing = {s: status for s, status in missing.items() if status not in _SERVING}
         if missing:
@@ -149,12 +164,85 @@ class LocalStackBackend:
         edition = health.get("edition", "unknown edition")
         return True, f"LocalStack {health.get('version', '?')} ({edition}) at {self.endpoint}"
 
-    def _health(self) -> dict[str, object]:
+    def health(self) -> dict[str, object]:
+        """LocalStack's health answer; raises OSError or ValueError when there is none."""
         with urllib.request.urlopen(self.health_url, timeout=self.health_timeout) as response:
             health = json.load(response)
         if not isinstance(health, dict):
             raise ValueError(f"unexpected health answer: {health!r:.80}")
         return health
+
+
+class BackendUnavailable(ConfigurationError):
+    """A backend's services are not reachable; the message is one line saying why and what to do."""
+
+
+class EnvClients:
+    """boto3 clients routed by a backend's environment (``client_env``), not by os.environ.
+
+    The same routing boto3 does from AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE>, made
+    explicit, so one process can talk to LocalStack and the twin at once (``make e2e``, the
+    twin's own container). Has ``client(service)``, like a boto3 Session or a Twin.
+    """
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = dict(env)
+
+    def endpoint(self, service: str) -> str:
+        specific = ENDPOINT_ENV.get(service)
+        return self.env.get(specific or "", "") or self.env["AWS_ENDPOINT_URL"]
+
+    def client(self, service: str, /, **config: object) -> BaseClient:
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint(service),
+            region_name=self.env.get("AWS_DEFAULT_REGION", DEFAULT_REGION),
+            aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
+            config=Config(**config) if config else None,
+        )
+
+
+def published_twin_endpoint(environ: Mapping[str, str] | None = None) -> str:
+    """The twin container's endpoint on this machine, as docker-compose.yml publishes it."""
+    env = os.environ if environ is None else environ
+    return f"http://127.0.0.1:{env.get('TWIN_PORT') or DEFAULT_TWIN_PORT}"
+
+
+def require_localstack(
+    backend: LocalStackBackend, twin_endpoint: str, *, timeout: float = 5.0
+) -> str:
+    """What answers, or BackendUnavailable with one line: no engine, no LocalStack, no twin.
+
+    LocalStack is asked first (an HTTP call), the Docker engine only when it does not answer,
+    so the usual failure (no engine at all) names the engine, and nothing waits long.
+    """
+    try:
+        health = backend.health()
+    except (OSError, ValueError) as error:
+        engine_ok, engine_reason = docker_engine_available(timeout=timeout)
+        if not engine_ok:
+            raise BackendUnavailable(
+                f"TWIN=localstack needs a Docker engine: {engine_reason}"
+            ) from error
+        raise BackendUnavailable(
+            f"TWIN=localstack: LocalStack not answering at {backend.health_url} "
+            f"({_describe(error)}); start it with `docker compose up -d --wait`"
+        ) from error
+    ok, reason = backend.check_health(health)
+    if not ok:
+        raise BackendUnavailable(f"TWIN=localstack: {reason}")
+    sagemaker = EnvClients(backend.client_env(twin_endpoint)).client(
+        "sagemaker", connect_timeout=timeout, read_timeout=timeout, retries={"max_attempts": 1}
+    )
+    try:
+        sagemaker.list_notebook_instances(MaxResults=1)
+    except (BotoCoreError, ClientError) as error:
+        raise BackendUnavailable(
+            f"TWIN=localstack: the twin (SageMaker, Transcribe) is not answering at "
+            f"{twin_endpoint} ({error}); start it with `docker compose up -d --wait`"
+        ) from error
+    return f"{reason}; the twin at {twin_endpoint}"
 
 
 _REGISTRY: dict[str, Callable[[], Backend]] = {

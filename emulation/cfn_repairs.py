@@ -31,6 +31,12 @@ LifecycleConfigName, RootAccess ignored     created again), attach the lifecycle
                                             would only make the starter think a run is on
 ==========================================  ================================================
 
+The repairs take their clients per service, so SageMaker may live elsewhere than the stack:
+with TWIN=localstack the stack is LocalStack's, whose Community edition skips SageMaker
+resources (it lists them with no real physical id), and ``repair_stack`` creates them in the
+twin from a mapping such as ``{"sagemaker": <twin client>, <other services>: <LocalStack>}``.
+``declared_outputs`` evaluates the template's Outputs, for an engine that drops some.
+
 ``AWS::Lambda::EventInvokeConfig`` also creates nothing in moto; the twin's Lambda runtime adds
 a CloudFormation model for it (emulation/lambda_cfn.py), so no repair is needed here.
 
@@ -130,7 +136,7 @@ def remove_repairs(
     removed: list[Repair] = []
     for logical_id in context.enabled("AWS::SageMaker::NotebookInstance"):
         name = context.declared_name(logical_id, "NotebookInstanceName")
-        if name != context.physical_name(logical_id) and _describe_instance(sagemaker, name):
+        if name != context.created_name(logical_id) and _describe_instance(sagemaker, name):
             _stop_instance(sagemaker, name)
             sagemaker.delete_notebook_instance(NotebookInstanceName=name)
             removed.append(
@@ -138,7 +144,7 @@ def remove_repairs(
             )
     for logical_id in context.enabled("AWS::SageMaker::NotebookInstanceLifecycleConfig"):
         name = context.declared_name(logical_id, "NotebookInstanceLifecycleConfigName")
-        if name != context.physical_name(logical_id) and _describe_config(sagemaker, name):
+        if name != context.created_name(logical_id) and _describe_config(sagemaker, name):
             sagemaker.delete_notebook_instance_lifecycle_config(
                 NotebookInstanceLifecycleConfigName=name
             )
@@ -148,6 +154,23 @@ def remove_repairs(
                 )
             )
     return removed
+
+
+def declared_outputs(
+    twin_or_clients: ClientSource | Mapping[str, BaseClient] | Clients,
+    stack_name: str,
+    template: str | Mapping[str, Any] | None = None,
+    parameters: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The template's Outputs evaluated against the deployed stack (conditions honoured): what
+    the stack should report, for an emulator that reports fewer."""
+    context = _Context(Clients(twin_or_clients), stack_name, template, parameters)
+    outputs = {}
+    for key, spec in context.template.get("Outputs", {}).items():
+        condition = spec.get("Condition")
+        if condition is None or context.resolver.condition(condition):
+            outputs[key] = str(context.resolver.value(spec["Value"], f"Outputs.{key}.Value"))
+    return outputs
 
 
 class _Context:
@@ -202,6 +225,11 @@ class _Context:
     def physical_name(self, logical_id: str) -> str:
         """The name moto gave the resource (the last part of its physical id)."""
         return self.physical_id(logical_id).rsplit("/", 1)[-1]
+
+    def created_name(self, logical_id: str) -> str | None:
+        """The name the stack's engine gave the resource; None when it created none (LocalStack
+        Community lists SageMaker resources without a physical id, or not at all)."""
+        return self.physical_name(logical_id) if self.physical.get(logical_id) else None
 
     def declared_name(self, logical_id: str, name_property: str) -> str:
         properties = self.template["Resources"][logical_id].get("Properties", {})
@@ -466,6 +494,7 @@ def _repair_lifecycle_config(
 ) -> list[str]:
     sagemaker = context.clients("sagemaker")
     name = props.get("NotebookInstanceLifecycleConfigName") or context.physical_name(logical_id)
+    created = context.created_name(logical_id)
     hooks = {key: props[key] for key in ("OnCreate", "OnStart") if key in props}
     stored = _describe_config(sagemaker, name)
     if stored is not None and all(stored.get(key) == value for key, value in hooks.items()):
@@ -478,7 +507,9 @@ def _repair_lifecycle_config(
         NotebookInstanceLifecycleConfigName=name, **hooks
     )
     verb = "re-created" if stored else "created"
-    return [f"{verb} lifecycle config {name} (moto named it {context.physical_name(logical_id)})"]
+    if created is not None and _describe_config(sagemaker, created) is not None:
+        return [f"{verb} lifecycle config {name} (moto named it {created})"]
+    return [f"{verb} lifecycle config {name} (the stack's engine created none)"]
 
 
 # CloudFormation property -> (create_notebook_instance argument, describe_notebook_instance key)
@@ -511,8 +542,8 @@ def _repair_notebook_instance(
         if prop in props
     }
     actions = []
-    stray = context.physical_name(logical_id)
-    if stray != name and _stop_instance(sagemaker, stray):
+    stray = context.created_name(logical_id)
+    if stray is not None and stray != name and _stop_instance(sagemaker, stray):
         actions.append(f"stopped {stray}, the instance moto created under a generated name")
     stored = _describe_instance(sagemaker, name)
     if stored is not None and all(

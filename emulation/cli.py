@@ -2,8 +2,10 @@
 
 ``serve`` prints the endpoint and the ``export`` lines a shell needs, then shows what happens
 (invocations, schedules, errors with tracebacks) as it happens: rich output on a terminal,
-plain log lines otherwise. Other commands live in their own modules and are imported only when
-asked for, so a missing one never breaks ``serve``.
+plain log lines otherwise. ``serve --backend localstack`` (or TWIN=localstack, as in the twin's
+container) serves only SageMaker and Transcribe, beside LocalStack (docs/docker.md). Other
+commands live in their own modules and are imported only when asked for, so a missing one never
+breaks ``serve``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import threading
 import time
 from collections.abc import Sequence
 
-from emulation.build import TwinConfig, build_twin
+from emulation.backends import backend_names, get_backend
+from emulation.build import TwinConfig, build_twin, config_for_backend
 from emulation.twin import DEFAULT_REGION, Twin, export_lines
 
 # command -> module whose main(argv) runs it, imported lazily.
@@ -35,11 +38,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=None, help="port (default: a free one)")
     serve.add_argument("--region", default=DEFAULT_REGION)
     serve.add_argument("--debug", action="store_true", help="also show debug logs")
+    serve.add_argument(
+        "--backend",
+        choices=backend_names(),
+        default=None,
+        help="what serves the other AWS services (default: TWIN, else embedded)",
+    )
     for command, module in DELEGATED.items():
         commands.add_parser(command, help=f"see python -m emulation {command} --help ({module})")
     args = parser.parse_args(argv)
     config = TwinConfig(region=args.region, port=args.port, host=args.host)
-    return serve_forever(config, debug=args.debug)
+    return serve_forever(
+        config_for_backend(config, args.backend), debug=args.debug, backend=args.backend
+    )
 
 
 def _delegate(command: str, argv: list[str]) -> int:
@@ -76,7 +87,9 @@ def configure_logging(debug: bool = False) -> None:
     logging.getLogger("emulation").setLevel(level)
 
 
-def serve_forever(config: TwinConfig, *, debug: bool = False) -> int:
+def serve_forever(config: TwinConfig, *, debug: bool = False, backend: str | None = None) -> int:
+    """Run the twin until Ctrl-C or SIGTERM; ``backend`` (default TWIN) only sets what the
+    announced environment routes where (``config`` already holds the backend's parts)."""
     configure_logging(debug)
     started = time.monotonic()
     twin = build_twin(config)
@@ -85,7 +98,8 @@ def serve_forever(config: TwinConfig, *, debug: bool = False) -> int:
         scheduler = twin.parts.get("scheduler")
         if scheduler is not None:
             scheduler.start()  # type: ignore[attr-defined]
-        _announce(twin, time.monotonic() - started)
+        env = get_backend(backend).client_env(twin.endpoint_url)
+        _announce(twin, env, time.monotonic() - started)
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         try:
@@ -103,7 +117,7 @@ def serve_forever(config: TwinConfig, *, debug: bool = False) -> int:
     return 0
 
 
-def _announce(twin: Twin, seconds: float) -> None:
+def _announce(twin: Twin, env: dict[str, str], seconds: float) -> None:
     """The endpoint and the export lines on stdout (copyable); the rest on stderr."""
     parts = ", ".join(twin.parts) or "none"
     if sys.stdout.isatty():
@@ -115,9 +129,9 @@ def _announce(twin: Twin, seconds: float) -> None:
             f"(parts: {parts}). Ctrl-C stops it. In another shell:",
             highlight=False,
         )
-        for line in export_lines(twin.env()):
+        for line in export_lines(env):
             console.print(line, style="cyan", highlight=False, soft_wrap=True)
     else:
         print(f"twin ready at {twin.endpoint_url} in {seconds:.2f} s (parts: {parts})")
-        print("\n".join(export_lines(twin.env())))
+        print("\n".join(export_lines(env)))
     sys.stdout.flush()

@@ -1,4 +1,4 @@
-"""The twin's notebook-instance host: SageMaker notebook instances as local, sandboxed processes."""
+"""The twin's notebook-instance host: SageMaker notebook instances; hooks run here or in Docker."""
 
 from emulation.notebook_host.config import NotebookHostConfig, Sandbox
 from emulation.notebook_host.host import (

@@ -8,6 +8,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.errors import ConfigurationError
+
 # AWS's documented limit on one lifecycle hook (CreateNotebookInstanceLifecycleConfig).
 AWS_HOOK_LIMIT_SECONDS = 300.0
 # What a hook's PATH holds after the venv's bin dir (AWS documents /sbin:bin:/usr/sbin:/usr/bin).
@@ -15,6 +17,10 @@ SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # Set in every process an instance starts, so the host finds processes that left its session
 # (Jupyter kernels start in a new session, for example).
 RUN_MARKER_ENV = "TWIN_NOTEBOOK_RUN"
+# Where hooks run: "process" (a local process group in a sandbox folder) or "container" (the
+# notebook-instance container of docker-compose.yml, through `docker exec`).
+RUNNERS = ("process", "container")
+DEFAULT_NOTEBOOK_CONTAINER = "asr-monitor-notebook-instance"
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,14 @@ class NotebookHostConfig:
     stop_grace_seconds   SIGTERM, then SIGKILL after this long.
     extra_env            added last to the environment of the hook (and all it starts).
     python_bin_dir       first on the hook's PATH, so `aws`, `python`, `papermill` are the venv's.
+    runner               "process": the hook runs here, in the sandbox; "container": it runs in
+                         `container` (docker exec ... notebook-instance run-hook), and a stop
+                         restarts that container (docker restart -t <stop_grace_seconds>). The
+                         container is the instance's machine: it hosts one instance at a time.
+    container            the notebook-instance container (runner "container").
+    docker               the Docker CLI (runner "container").
+    aws_env              where the host's own AWS calls go (the hook's output to CloudWatch
+                         Logs): a backend's client_env. None: the twin's own moto, in-process.
     """
 
     sandbox_root: Path
@@ -42,6 +56,17 @@ class NotebookHostConfig:
     stop_grace_seconds: float = 5.0
     extra_env: dict[str, str] = field(default_factory=dict)
     python_bin_dir: str = os.path.dirname(sys.executable)
+    runner: str = "process"
+    container: str = DEFAULT_NOTEBOOK_CONTAINER
+    docker: str = "docker"
+    aws_env: dict[str, str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.runner not in RUNNERS:
+            raise ConfigurationError(
+                f"NotebookHostConfig.runner: unknown runner {self.runner!r} "
+                f"(choose one of {', '.join(RUNNERS)})"
+            )
 
 
 @dataclass(frozen=True)

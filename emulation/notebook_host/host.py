@@ -10,7 +10,8 @@ moto makes an instance InService at once and runs nothing. With the host install
 
 Any other transition is refused with AWS's ValidationException. The hook runs as in AWS: in
 Pending, as a separate process; what it backgrounds keeps running while the instance is
-InService, and ends when the instance stops or fails.
+InService, and ends when the instance stops or fails. Where it runs is the config's runner
+(runners.py): a local process group in a sandbox, or the notebook-instance container.
 """
 
 from __future__ import annotations
@@ -22,16 +23,15 @@ import contextlib
 import secrets
 import shutil
 import string
-import subprocess
 import threading
 import time
 import traceback
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from botocore.exceptions import BotoCoreError, ClientError
 from moto.core.utils import utcnow
 from moto.logs.exceptions import ResourceAlreadyExistsException
 from moto.logs.models import logs_backends
@@ -43,6 +43,7 @@ from moto.sagemaker.models import (
 )
 from moto.sagemaker.responses import SageMakerResponse
 
+from emulation.backends import EnvClients
 from emulation.notebook_host import aws_messages
 from emulation.notebook_host.config import NotebookHostConfig, Sandbox
 from emulation.notebook_host.moto_additions import (
@@ -55,16 +56,20 @@ from emulation.notebook_host.moto_additions import (
     with_failure_reason,
     with_hook_length_check,
 )
-from emulation.notebook_host.processes import POLL_SECONDS, ProcessGroup
+from emulation.notebook_host.processes import POLL_SECONDS
+from emulation.notebook_host.runners import Hook, HookGroup, new_group
 from pipeline.errors import PipelineError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from botocore.client import BaseClient
+
     from emulation.twin import Twin
 
 LOG_GROUP = "/aws/sagemaker/NotebookInstances"
 ON_START_STREAM = "LifecycleConfigOnStart"
+LOG_EVENTS_PER_CALL = 1000  # well inside PutLogEvents' 10,000 events and 1 MB
 
 
 class NotebookHostError(PipelineError):
@@ -88,13 +93,13 @@ class _Run:
     """One start (or stop, or update) of an instance: its processes and its cancellation."""
 
     instance_name: str
-    group: ProcessGroup = field(default_factory=lambda: ProcessGroup(marker=uuid.uuid4().hex))
+    group: HookGroup
     ended: threading.Event = field(default_factory=threading.Event)
     watchdog: threading.Timer | None = None
 
 
 class NotebookHost:
-    """A TwinPart: hosts SageMaker notebook instances as local process groups in sandboxes."""
+    """A TwinPart: hosts SageMaker notebook instances, their hooks run by the config's runner."""
 
     def __init__(self, twin: Twin, config: NotebookHostConfig) -> None:
         self.twin = twin
@@ -302,15 +307,20 @@ class NotebookHost:
         script_path.write_bytes(script)
         script_path.chmod(0o755)
         log_offset = sandbox.on_start_log.stat().st_size if sandbox.on_start_log.exists() else 0
-        env = sandbox.env(self.config, self.twin.env(), run.group.marker)
+        hook = Hook(
+            script=script_path,
+            instance_name=name,
+            instance_arn=instance.arn,
+            cwd=sandbox.root,
+            env=sandbox.env(self.config, self.twin.env(), run.group.marker),
+            log=sandbox.on_start_log,
+            limit_seconds=self.config.hook_limit_seconds,
+        )
         with self._lock:
             if run.ended.is_set():
                 return
-            hook = run.group.launch(script_path, sandbox.root, env, sandbox.on_start_log)
-        try:
-            exit_code: int | None = hook.wait(timeout=self.config.hook_limit_seconds)
-        except subprocess.TimeoutExpired:
-            exit_code = None
+            run.group.launch(hook)
+        exit_code = run.group.wait()
         with sandbox.on_start_log.open("rb") as log:
             log.seek(log_offset)
             output = log.read().decode("utf-8", errors="replace")
@@ -385,7 +395,7 @@ class NotebookHost:
         previous = self._runs.get(name)
         if previous is not None and previous.watchdog is not None:
             previous.watchdog.cancel()
-        run = self._runs[name] = _Run(name)
+        run = self._runs[name] = _Run(name, new_group(self.config))
         return run
 
     def _current_or_new_run(self, name: str) -> _Run:
@@ -441,12 +451,27 @@ class NotebookHost:
                 if run.watchdog is not None:
                     run.watchdog.cancel()
         for run in runs:
-            run.group.end(grace_seconds=0)
+            try:
+                run.group.end(grace_seconds=0)
+            except Exception as error:  # one instance that cannot be ended must not keep others
+                self.twin.record_error(
+                    "notebooks",
+                    f"notebook instance {run.instance_name!r} not ended: {error}",
+                    instance=run.instance_name,
+                )
 
     def _publish_log(self, backend: SageMakerModelBackend, name: str, output: str) -> None:
         """Mirror the hook's output into CloudWatch Logs, where AWS puts it."""
         lines = [line for line in output.splitlines() if line]  # CloudWatch refuses empty events
         if not lines:
+            return
+        if self.config.aws_env is not None:
+            try:
+                publish_log_events(EnvClients(self.config.aws_env).client("logs"), name, lines)
+            except (BotoCoreError, ClientError) as error:  # AWS does not fail the instance either
+                self.twin.record_error(
+                    "notebooks", f"hook log of {name!r} not published: {error}", instance=name
+                )
             return
         logs = logs_backends[backend.account_id][backend.region_name]
         if LOG_GROUP not in logs.groups:
@@ -502,3 +527,21 @@ class NotebookHost:
                     )
 
         return work
+
+
+def publish_log_events(logs: BaseClient, name: str, lines: list[str]) -> None:
+    """The hook's output into stream <name>/LifecycleConfigOnStart through the Logs API (for a
+    backend's CloudWatch Logs, such as LocalStack's)."""
+    stream = f"{name}/{ON_START_STREAM}"
+    with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+        logs.create_log_group(logGroupName=LOG_GROUP)
+    with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+        logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=stream)
+    now_ms = int(time.time() * 1000)
+    for start in range(0, len(lines), LOG_EVENTS_PER_CALL):
+        batch = lines[start : start + LOG_EVENTS_PER_CALL]
+        logs.put_log_events(
+            logGroupName=LOG_GROUP,
+            logStreamName=stream,
+            logEvents=[{"timestamp": now_ms, "message": line} for line in batch],
+        )

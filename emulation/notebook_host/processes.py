@@ -10,8 +10,13 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from emulation.notebook_host.config import RUN_MARKER_ENV
+from emulation.notebook_host.runners import HookRunnerError
+
+if TYPE_CHECKING:
+    from emulation.notebook_host.runners import Hook
 
 POLL_SECONDS = 0.05
 # After SIGKILL the kernel needs a moment to tear processes down.
@@ -29,23 +34,31 @@ class ProcessGroup:
     marker: str
     session_id: int | None = None
     hook: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    limit_seconds: float | None = None
 
-    def launch(
-        self, script: Path, cwd: Path, env: dict[str, str], log: Path
-    ) -> subprocess.Popen[bytes]:
+    def launch(self, hook: Hook) -> None:
         """Run the hook as AWS does (`/bin/bash -c <script file>`, so a shebang is honoured)."""
-        with log.open("ab") as log_file:
+        with hook.log.open("ab") as log_file:
             self.hook = subprocess.Popen(
-                ["/bin/bash", "-c", shlex.quote(str(script))],
-                cwd=cwd,
-                env=env,
+                ["/bin/bash", "-c", shlex.quote(str(hook.script))],
+                cwd=hook.cwd,
+                env=hook.env,
                 stdin=subprocess.DEVNULL,
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
         self.session_id = self.hook.pid
-        return self.hook
+        self.limit_seconds = hook.limit_seconds
+
+    def wait(self) -> int | None:
+        """The hook's exit status, or None once it runs past its limit (the host then ends it)."""
+        if self.hook is None:
+            raise HookRunnerError(f"run {self.marker}: wait() before launch()")
+        try:
+            return self.hook.wait(timeout=self.limit_seconds)
+        except subprocess.TimeoutExpired:
+            return None
 
     def alive(self) -> list[int]:
         """Pids of this group's live processes (zombies are dead: nobody may reap them here)."""

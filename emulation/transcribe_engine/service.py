@@ -10,8 +10,10 @@ ever written. This part patches two seams of moto's *models* (never its wire pro
 * `TranscribeBackend.start_transcription_job` first applies AWS's quotas and rules (throttling,
   concurrent-job limit, language options), then lets moto create the job and queues it here.
 
-Workers read the media from the twin's S3 over HTTP (as Transcribe reads your bucket), decode it,
-run the engine and write Amazon's transcript JSON where AWS would, then complete the job.
+Workers read the media from S3 over HTTP (as Transcribe reads your bucket), decode it, run the
+engine and write Amazon's transcript JSON where AWS would, then complete the job. S3 is the
+twin's own, or the backend's named by ``TranscribeConfig.aws_env`` (LocalStack's, when the twin
+serves only SageMaker and Transcribe beside it).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from moto.core.utils import utcnow
 from moto.transcribe import models as moto_transcribe
 
+from emulation.backends import EnvClients
 from emulation.patching import Patches
 from emulation.transcribe_engine.audio import decode_media
 from emulation.transcribe_engine.engines import (
@@ -90,6 +93,9 @@ class TranscribeConfig:
     max_media_seconds: float = 4 * 3600.0
     max_media_bytes: int = 2 * 1024**3
     faults: Faults = field(default_factory=Faults)
+    # Where media is read and transcripts written: a backend's client_env (its S3 endpoint).
+    # None: the twin's own S3.
+    aws_env: dict[str, str] | None = None
 
     def __post_init__(self) -> None:
         check_engine_name(self.engine)
@@ -173,7 +179,8 @@ class TranscribeService:
         self._generation = 0
         self._patches = Patches()
         self._installed = False
-        self._storage = Storage(twin.client("s3"), self.config.max_media_bytes)
+        s3 = EnvClients(self.config.aws_env).client("s3") if self.config.aws_env else None
+        self._storage = Storage(s3 or twin.client("s3"), self.config.max_media_bytes)
 
     # -- TwinPart ---------------------------------------------------------------------------
     def install(self) -> None:

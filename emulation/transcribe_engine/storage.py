@@ -1,7 +1,8 @@
 """Transcribe's S3 side: read the media a job names, write its transcript where AWS would.
 
-It goes through the twin's S3 endpoint with boto3, as Transcribe reads and writes your buckets,
-so bucket and key semantics (and failures) are S3's own. Failures become `JobFailure`s with
+It goes through an S3 endpoint with boto3 (the twin's, or the backend's that holds the buckets),
+as Transcribe reads and writes your buckets, so bucket and key semantics (and failures) are
+S3's own. Failures become `JobFailure`s with
 Transcribe's FailureReason.
 """
 

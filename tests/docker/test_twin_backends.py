@@ -6,12 +6,9 @@ health endpoint is played by a small local HTTP server, and the docker CLI by sc
 
 from __future__ import annotations
 
-import json
 import os
-import threading
 import time
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from pathlib import Path
 
 import boto3
@@ -22,10 +19,12 @@ from emulation.backends import (
     LOCALSTACK_SERVICES,
     TWIN_SERVICES,
     EmbeddedBackend,
+    EnvClients,
     LocalStackBackend,
     docker_compose_available,
     docker_engine_available,
     get_backend,
+    published_twin_endpoint,
     register_backend,
 )
 from emulation.server import free_port
@@ -129,6 +128,28 @@ def test_localstack_env_routes_each_service_where_boto3_looks(clean_aws_env) -> 
     assert session.get_credentials().access_key == "123456789012"
 
 
+def test_env_clients_route_each_service_as_boto3_does_from_the_environment(
+    clean_aws_env,
+) -> None:
+    env = LocalStackBackend(endpoint="http://localstack:4566").client_env(TWIN_URL)
+    services = (*LOCALSTACK_SERVICES, *TWIN_SERVICES, "cloudwatch")
+    clients = EnvClients(env)
+    explicit = {service: clients.client(service).meta.endpoint_url for service in services}
+    clean_aws_env(env)
+    assert explicit == resolved_endpoints(*services)
+    s3 = clients.client("s3")
+    assert s3.meta.region_name == "us-east-1"
+    assert s3._request_signer._credentials.access_key == "123456789012"
+
+
+@pytest.mark.parametrize(
+    ("environ", "endpoint"),
+    [({}, "http://127.0.0.1:5000"), ({"TWIN_PORT": "5055"}, "http://127.0.0.1:5055")],
+)
+def test_published_twin_endpoint_follows_twin_port(environ: dict, endpoint: str) -> None:
+    assert published_twin_endpoint(environ) == endpoint
+
+
 def test_localstack_env_wins_over_stray_per_service_settings(clean_aws_env) -> None:
     clean_aws_env({"AWS_ENDPOINT_URL_S3": "http://elsewhere:9000"})
     clean_aws_env(LocalStackBackend().client_env(TWIN_URL))
@@ -148,44 +169,6 @@ def test_localstack_endpoint_comes_from_localstack_endpoint(
 
 
 # --- availability: LocalStack's health endpoint -----------------------------------------------
-
-
-class FakeLocalStack:
-    """Answers GET /_localstack/health with whatever the test sets."""
-
-    def __init__(self) -> None:
-        self.status = 200
-        self.body = b"{}"
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if self.path != "/_localstack/health":
-                    self.send_error(404)
-                    return
-                self.send_response(owner.status)
-                self.send_header("Content-Type", "application/json")
-                self.end_headers()
-                self.wfile.write(owner.body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def serve(self, services: dict[str, str], **extra: str) -> None:
-        self.body = json.dumps({"services": services, **extra}).encode()
-
-
-@pytest.fixture
-def fake_localstack() -> Iterator[FakeLocalStack]:
-    fake = FakeLocalStack()
-    thread = threading.Thread(target=fake.server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield fake
-    fake.server.shutdown()
-    fake.server.server_close()
 
 
 def all_serving() -> dict[str, str]:
@@ -243,38 +226,6 @@ def test_localstack_unavailable_without_engine_says_so(fake_docker) -> None:
 
 
 # --- availability: the Docker engine and Compose ----------------------------------------------
-
-
-@pytest.fixture
-def fake_docker(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    """Puts a scripted `docker` first (and alone) on PATH."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    monkeypatch.setenv("PATH", str(bin_dir))
-
-    def install(
-        info_exit: int = 0,
-        info_out: str = "",
-        info_err: str = "",
-        compose_exit: int = 0,
-        compose_out: str = "",
-        compose_err: str = "",
-        hang: bool = False,
-    ) -> None:
-        script = bin_dir / "docker"
-        script.write_text(
-            "#!/bin/sh\n"
-            + ("exec /bin/sleep 30\n" if hang else "")
-            + 'case "$1" in\n'
-            + f"  info) printf '%s' '{info_out}'; printf '%s' '{info_err}' >&2;"
-            + f" exit {info_exit};;\n"
-            + f"  compose) printf '%s' '{compose_out}'; printf '%s' '{compose_err}' >&2;"
-            + f" exit {compose_exit};;\n"
-            + "esac\nexit 64\n"
-        )
-        script.chmod(0o755)
-
-    return install
 
 
 def test_engine_reachable_reports_its_version(fake_docker) -> None:
