@@ -1,4 +1,10 @@
-"""The e2e tests' twin: every part, configured exactly as `make e2e` configures it."""
+"""The e2e tests' site, chosen by TWIN like `make e2e`.
+
+TWIN=embedded (default): the twin with every part, configured exactly as `make e2e` configures
+it, started once per module and reset before each test. TWIN=localstack: LocalStack and the
+twin's container, which `make test TWIN=localstack` starts (docker compose up); without them the
+tests are skipped with the one-line reason.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from emulation.backends import BackendUnavailable, get_backend
 from emulation.build import build_twin
 from emulation.e2e import E2EOptions, twin_config
+from emulation.e2e_sites import EmbeddedSite, LocalStackSite, Site
 from emulation.twin import Twin
 
 
@@ -19,3 +27,13 @@ def started_twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twin]:
     twin.start()
     yield twin
     twin.stop()
+
+
+@pytest.fixture
+def site(request: pytest.FixtureRequest) -> Site:
+    if get_backend().name == "localstack":
+        try:
+            return LocalStackSite.connect()
+        except BackendUnavailable as exc:
+            pytest.skip(str(exc))
+    return EmbeddedSite(request.getfixturevalue("twin"))

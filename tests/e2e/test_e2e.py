@@ -1,13 +1,15 @@
 """The whole chain on the twin: schedule -> starter -> instance -> notebook -> ingest -> SNS.
 
 Each test deploys the real template, uploads a corpus, fires the schedule and asserts only on
-what is read back from the twin afterwards.
+what is read back afterwards. TWIN picks the site (tests/e2e/conftest.py); each test deploys a
+stack of its own, since LocalStack's stacks outlive a test.
 """
 
 from __future__ import annotations
 
 import re
 import shutil
+import uuid
 from pathlib import Path
 
 import pytest
@@ -17,19 +19,24 @@ from emulation.e2e import DEFAULT_CORPUS, E2EOptions, StageLog, run_chain
 pytestmark = [pytest.mark.e2e, pytest.mark.speech]
 
 
-def chain(twin, corpus: Path, upload_prefix: str | None = None, **parameters: str) -> dict:
+def chain(site, corpus: Path, upload_prefix: str | None = None, **parameters: str) -> dict:
     options = E2EOptions(
-        corpus=corpus, timeout=300, parameters=parameters, upload_prefix=upload_prefix
+        corpus=corpus,
+        stack=f"e2e-{uuid.uuid4().hex[:8]}",
+        # LocalStack pulls the Lambda runtime image on the first invoke.
+        timeout=900 if site.name == "localstack" else 300,
+        parameters=parameters,
+        upload_prefix=upload_prefix,
     )
-    return run_chain(twin, options, StageLog(print))
+    return run_chain(site, options, StageLog(print))
 
 
 def audio_files(corpus: Path) -> list[str]:
     return sorted(p.name for p in corpus.iterdir() if p.suffix != ".txt")
 
 
-def test_sample_corpus_runs_end_to_end(twin):
-    summary = chain(twin, DEFAULT_CORPUS)
+def test_sample_corpus_runs_end_to_end(site):
+    summary = chain(site, DEFAULT_CORPUS)
 
     assert summary.get("error") is None, summary.get("error")
     assert all(stage["status"] == "ok" for stage in summary["stages"].values())
@@ -54,7 +61,7 @@ def test_sample_corpus_runs_end_to_end(twin):
     assert f"reports/{summary['run_id']}/report.html" in summary["report_keys"]
 
 
-def test_unreadable_audio_and_missing_reference_are_failed_rows(twin, tmp_path):
+def test_unreadable_audio_and_missing_reference_are_failed_rows(site, tmp_path):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     for clip in sorted(DEFAULT_CORPUS.glob("*.wav"))[:2]:
@@ -64,7 +71,7 @@ def test_unreadable_audio_and_missing_reference_are_failed_rows(twin, tmp_path):
     (corpus / "garbled.txt").write_text("this file cannot be decoded\n")
     shutil.copy(sorted(DEFAULT_CORPUS.glob("*.wav"))[2], corpus / "no_reference.wav")
 
-    summary = chain(twin, corpus)
+    summary = chain(site, corpus)
 
     assert summary.get("error") is None, summary.get("error")
     rows = {f["file"]: f for f in summary["files"]}
@@ -82,9 +89,9 @@ def test_unreadable_audio_and_missing_reference_are_failed_rows(twin, tmp_path):
     assert summary["instance_status"] == "Stopped"
 
 
-def test_failing_notebook_still_stops_the_instance_and_sends_failed(twin):
+def test_failing_notebook_still_stops_the_instance_and_sends_failed(site):
     # The stack reads a prefix with nothing under it: corpus discovery raises CorpusError.
-    summary = chain(twin, DEFAULT_CORPUS, upload_prefix="corpus/", CorpusPrefix="nothing-here/")
+    summary = chain(site, DEFAULT_CORPUS, upload_prefix="corpus/", CorpusPrefix="nothing-here/")
 
     assert summary["instance_status"] == "Stopped"
     [note] = summary["notifications"]
