@@ -524,11 +524,20 @@ class ChainRun:
             "instance_status": instance.get("NotebookInstanceStatus"),
             "report_keys": sorted(self.report_keys()) if self.run_id else [],
             "instance_log": self.instance_log(),
+            "report_files": self.report_files(),
             "stages": self.log.as_dict(),
         }
 
     def report_keys(self) -> list[str]:
         return self.keys(self.outputs["ResultsBucketName"], f"reports/{self.run_id}/")
+
+    def report_files(self) -> dict[str, bytes]:
+        """The run's HTML report and executed notebook, to keep beside the run summary."""
+        if not self.run_id:
+            return {}
+        wanted = ("report.html", "transcribe_and_score.ipynb")
+        found = {name: self.results_object(f"reports/{self.run_id}/{name}") for name in wanted}
+        return {name: body for name, body in found.items() if body is not None}
 
 
 def deploy_outputs(
@@ -629,7 +638,7 @@ def print_report(summary: dict[str, Any], out: Any) -> None:
 
     table = Table(title=f"run {summary.get('run_id')}")
     for column in ("file", "status", "error"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for column in ("WER", "ref words", "S", "D", "I"):
         table.add_column(column, justify="right")
     for f in summary.get("files", []):
@@ -650,7 +659,9 @@ def print_report(summary: dict[str, Any], out: Any) -> None:
             f"(95% CI {100 * summary['ci_low']:.2f}% to {100 * summary['ci_high']:.2f}%)"
         )
     for note in summary.get("notifications", []):
-        out.print(f"\nnotification: {note['subject']}\n{note['message']}", markup=False)
+        out.print(
+            f"\nnotification: {note['subject']}\n{note['message']}", markup=False, soft_wrap=True
+        )
     if summary.get("error"):
         out.print(f"[bold red]e2e failed:[/] {summary['error']}")
 
@@ -661,6 +672,8 @@ def write_summary(summary: dict[str, Any], runs_dir: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     summary = dict(summary)
     (path.parent / "instance.log").write_text(summary.pop("instance_log", ""), encoding="utf-8")
+    for name, body in summary.pop("report_files", {}).items():
+        (path.parent / name).write_bytes(body)
     path.write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
     return path
 
@@ -703,5 +716,8 @@ def main(argv: list[str] | None = None) -> int:
     summary["total_seconds"] = round(time.monotonic() - started, 3)
     print_report(summary, console)
     path = write_summary(summary, options.runs_dir)
+    report = path.parent / "report.html"
+    if report.exists():
+        console.print(f"report: {report}", markup=False)
     print(path)
     return 0 if succeeded(summary) else 1
