@@ -7,7 +7,6 @@ import json
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from pipeline.failed_run import RUN_ROW_FILE, notebook_error, write_failed_run
 from pipeline.scores_csv import ScoreRow, read_rows, write_rows
@@ -17,15 +16,11 @@ MEDIA, RESULTS = "media-bucket", "results-bucket"
 
 
 @pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
-        client = boto3.client("s3")
-        client.create_bucket(Bucket=MEDIA)
-        client.create_bucket(Bucket=RESULTS)
-        yield client
+def s3(in_process_aws: None):
+    client = boto3.client("s3")
+    client.create_bucket(Bucket=MEDIA)
+    client.create_bucket(Bucket=RESULTS)
+    return client
 
 
 def read_scores(s3) -> list[ScoreRow]:

@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -15,7 +14,6 @@ from urllib.parse import quote_plus
 
 import boto3
 import pytest
-from moto import mock_aws
 from moto.dynamodb.models import dynamodb_backends
 from moto.sns.models import sns_backends
 
@@ -70,24 +68,18 @@ def create_table(dynamodb: Any) -> None:
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
-    for name in [name for name in os.environ if name.startswith("AWS_ENDPOINT_URL")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
-        dynamodb = boto3.client("dynamodb")
-        create_table(dynamodb)
-        s3 = boto3.client("s3")
-        s3.create_bucket(Bucket=BUCKET)
-        sns = boto3.client("sns")
-        topic_arn = sns.create_topic(Name="asr-alerts")["TopicArn"]
-        monkeypatch.setenv("SCORES_TABLE", TABLE)
-        monkeypatch.setenv("ALERT_TOPIC_ARN", topic_arn)
-        monkeypatch.setenv("REGRESSION_THRESHOLD", "0.02")
-        monkeypatch.setenv("WORST_FILES", "3")
-        yield Aws(s3, dynamodb, sns, topic_arn)
+def aws(monkeypatch: pytest.MonkeyPatch, in_process_aws: None) -> Aws:
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    create_table(dynamodb)
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket=BUCKET)
+    sns = boto3.client("sns", region_name=REGION)
+    topic_arn = sns.create_topic(Name="asr-alerts")["TopicArn"]
+    monkeypatch.setenv("SCORES_TABLE", TABLE)
+    monkeypatch.setenv("ALERT_TOPIC_ARN", topic_arn)
+    monkeypatch.setenv("REGRESSION_THRESHOLD", "0.02")
+    monkeypatch.setenv("WORST_FILES", "3")
+    return Aws(s3, dynamodb, sns, topic_arn)
 
 
 def ok(run_id: str, file: str, errors: int, ref_words: int = 100, **extra: Any) -> ScoreRow:

@@ -7,12 +7,10 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 from moto.sagemaker.exceptions import ValidationError
 from moto.sagemaker.models import sagemaker_backends
 
@@ -24,21 +22,15 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 @pytest.fixture
-def sagemaker(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name in [name for name in os.environ if name.startswith("AWS_ENDPOINT_URL")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+def sagemaker(monkeypatch: pytest.MonkeyPatch, in_process_aws: None) -> Any:
     monkeypatch.setenv("NOTEBOOK_INSTANCE_NAME", NAME)
-    with mock_aws():
-        client = boto3.client("sagemaker")
-        client.create_notebook_instance(
-            NotebookInstanceName=NAME,
-            InstanceType="ml.t3.medium",
-            RoleArn=f"arn:aws:iam::{ACCOUNT}:role/notebook",
-        )
-        yield client
+    client = boto3.client("sagemaker", region_name=REGION)
+    client.create_notebook_instance(
+        NotebookInstanceName=NAME,
+        InstanceType="ml.t3.medium",
+        RoleArn=f"arn:aws:iam::{ACCOUNT}:role/notebook",
+    )
+    return client
 
 
 def instance() -> Any:

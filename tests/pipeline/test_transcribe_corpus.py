@@ -4,22 +4,16 @@ from __future__ import annotations
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from pipeline.errors import CorpusError
 from pipeline.transcribe import CorpusItem, discover_corpus
 
 
 @pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch):
-    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket="media")
-        yield client
+def s3(in_process_aws: None):
+    client = boto3.client("s3", region_name="us-east-1")
+    client.create_bucket(Bucket="media")
+    return client
 
 
 def put(s3, *keys: str) -> None:

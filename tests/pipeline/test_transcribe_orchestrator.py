@@ -20,7 +20,6 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from botocore.validate import validate_parameters
-from moto import mock_aws
 
 from pipeline.errors import ConfigurationError
 from pipeline.transcribe import (
@@ -196,14 +195,8 @@ class FakeTranscribe:
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch):
-    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_TRANSCRIBE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    with mock_aws():
-        yield
+def aws(in_process_aws: None) -> None:
+    """The name this module's tests ask for; moto comes from tests/pipeline/conftest.py."""
 
 
 @pytest.fixture

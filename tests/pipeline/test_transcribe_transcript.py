@@ -6,7 +6,6 @@ import json
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from pipeline.errors import PipelineError
 from pipeline.transcribe import TranscriptError, parse_transcript, read_transcript
@@ -150,15 +149,10 @@ def test_broken_output_raises_an_error_naming_the_key(raw: object, problem: str)
 
 
 @pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch):
-    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket="results")
-        yield client
+def s3(in_process_aws: None):
+    client = boto3.client("s3", region_name="us-east-1")
+    client.create_bucket(Bucket="results")
+    return client
 
 
 def test_read_transcript_from_s3(s3) -> None:
