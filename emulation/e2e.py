@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
-import io
 import json
 import sys
 import time
@@ -40,6 +38,7 @@ from emulation.notebook_host import NotebookHostConfig
 from emulation.transcribe_engine.service import TranscribeConfig
 from emulation.twin import Twin
 from pipeline.errors import ConfigurationError, PipelineError
+from pipeline.scores_csv import ScoreRow, ScoresCsvError, read_rows_from_bytes
 from pipeline.transcribe import AUDIO_FORMATS
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -482,29 +481,37 @@ class ChainRun:
         except s3.exceptions.NoSuchKey:
             return None
 
+    def score_rows(self) -> tuple[list[ScoreRow], str | None]:
+        """The run's scores CSV through the project's strict reader, or why it can't be read."""
+        scores = self.results_object(f"scores/{self.run_id}.csv")
+        if scores is None:
+            return [], None
+        try:
+            return list(read_rows_from_bytes([scores])), None
+        except ScoresCsvError as exc:
+            return [], str(exc)
+
     def summary(self) -> dict[str, Any]:
         """The run summary `make e2e` writes: what the site holds for this run, read back."""
         report = self.results_object(f"reports/{self.run_id}/summary.json")
         report_summary = json.loads(report) if report else {}
         texts = {f["file"]: f for f in report_summary.get("files", [])}
-        scores = self.results_object(f"scores/{self.run_id}.csv") or b""
-        files = []
-        for row in csv.DictReader(io.StringIO(scores.decode("utf-8"))):
-            text = texts.get(row["file"], {})
-            files.append(
-                {
-                    "file": row["file"],
-                    "status": row["status"],
-                    "error": row["error"] or None,
-                    "reference": text.get("reference"),
-                    "hypothesis": text.get("hypothesis"),
-                    "wer": number(row["wer"]),
-                    "ref_words": number(row["ref_words"]),
-                    "substitutions": number(row["substitutions"]),
-                    "deletions": number(row["deletions"]),
-                    "insertions": number(row["insertions"]),
-                }
-            )
+        rows, scores_error = self.score_rows()
+        files = [
+            {
+                "file": row.file,
+                "status": row.status,
+                "error": row.error or None,
+                "reference": texts.get(row.file, {}).get("reference"),
+                "hypothesis": texts.get(row.file, {}).get("hypothesis"),
+                "wer": row.wer,
+                "ref_words": row.ref_words,
+                "substitutions": row.substitutions,
+                "deletions": row.deletions,
+                "insertions": row.insertions,
+            }
+            for row in rows
+        ]
         items = self.dynamodb_items()
         run_item = next((i for i in items if i.get("sk") == "SUMMARY"), {})
         name = self.outputs.get("NotebookInstanceName")
@@ -517,6 +524,7 @@ class ChainRun:
             "ci_high": run_item.get("ci_high", report_summary.get("ci_high")),
             "status": run_item.get("status"),
             "files": files,
+            "scores_error": scores_error,
             "dynamodb_items": items,
             "notifications": [
                 n for n in self.notifications() if n["attributes"].get("run_id") == self.run_id
@@ -568,13 +576,6 @@ def plain(value: Any) -> Any:
     if hasattr(value, "as_integer_ratio") and not isinstance(value, int | float):
         return int(value) if value == value.to_integral_value() else float(value)
     return value
-
-
-def number(text: str) -> float | int | None:
-    if text == "":
-        return None
-    value = float(text)
-    return int(value) if value.is_integer() and "." not in text else value
 
 
 def twin_config(options: E2EOptions, sandbox: Path) -> TwinConfig:

@@ -130,11 +130,7 @@ def run_corpus(
 
 
 def build_outcome(config: RunConfig, corpus: Corpus, files: list[FileOutcome]) -> RunOutcome:
-    counts = [
-        (f.row.substitutions + f.row.deletions + f.row.insertions, f.row.ref_words)
-        for f in files
-        if f.row.status == "ok"
-    ]
+    counts = [(f.row.errors, f.row.ref_words) for f in files if f.row.status == "ok"]
     return RunOutcome(
         config=config,
         files=files,
