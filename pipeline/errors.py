@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 
 class PipelineError(Exception):
     """Base class for every error this project raises on purpose."""
@@ -17,3 +19,10 @@ class ScoringError(PipelineError):
 
 class CorpusError(PipelineError):
     """The corpus is unusable as a whole (for example: nothing under the prefix)."""
+
+
+def error_code(exc: ClientError | BotoCoreError) -> str:
+    """AWS's error code, or the botocore exception's class name for transport failures."""
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", "Unknown"))
+    return type(exc).__name__

@@ -18,7 +18,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from pipeline import scores_csv
-from pipeline.errors import PipelineError
+from pipeline.errors import PipelineError, error_code
 from pipeline.run import scores_key, upload_scores
 from pipeline.transcribe import discover_corpus
 
@@ -57,7 +57,7 @@ def scores_exist(s3: Any, bucket: str, run_id: str) -> bool:
     try:
         s3.head_object(Bucket=bucket, Key=scores_key(run_id))
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+        if error_code(exc) in {"404", "NoSuchKey", "NotFound"}:
             return False
         raise
     return True

@@ -40,7 +40,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from pipeline import notify
-from pipeline.errors import ConfigurationError
+from pipeline.errors import ConfigurationError, error_code
 from pipeline.handlers import configure_logging
 from pipeline.results_table import (
     FILE_PREFIX,
@@ -252,10 +252,6 @@ def _stream_rows(obj: Mapping[str, Any]) -> Iterator[tuple[int, ScoreRow]]:
         body.close()
 
 
-def _error_code(exc: ClientError) -> str:
-    return exc.response.get("Error", {}).get("Code", "")
-
-
 # ----------------------------------------------------------------------------------- a run
 
 
@@ -266,7 +262,7 @@ def _ingest_scores(
     try:
         obj = clients.s3.get_object(Bucket=bucket, Key=key)
     except ClientError as exc:
-        if _error_code(exc) != "NoSuchKey":
+        if error_code(exc) != "NoSuchKey":
             raise
         reason = f"scores object {uri} does not exist (NoSuchKey)"
         LOG.error("run %s: %s", run_id, reason)
@@ -304,7 +300,7 @@ def _ingest_scores(
     try:
         second = clients.s3.get_object(Bucket=bucket, Key=key, IfMatch=etag)
     except ClientError as exc:
-        if _error_code(exc) not in ("PreconditionFailed", "NoSuchKey"):
+        if error_code(exc) not in ("PreconditionFailed", "NoSuchKey"):
             raise
         reason = f"{uri} changed during ingest; its newer version's event will be ingested"
         LOG.warning("run %s: %s", run_id, reason)

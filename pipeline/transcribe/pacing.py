@@ -15,6 +15,8 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as AwsConnectionError
 
+from pipeline.errors import error_code
+
 # botocore counts LimitExceededException as throttling and retries it too. Keep its attempts few:
 # while botocore sleeps, this single-threaded orchestrator polls nothing, and LimitExceeded is
 # better answered by waiting for our own jobs to finish (see orchestrator.py).
@@ -86,13 +88,6 @@ RETRYABLE_CODES = frozenset(
         "RequestTimeoutException",
     }
 )
-
-
-def error_code(exc: ClientError | BotoCoreError) -> str:
-    """AWS's error code, or the botocore exception's class name for transport failures."""
-    if isinstance(exc, ClientError):
-        return str(exc.response.get("Error", {}).get("Code", "Unknown"))
-    return type(exc).__name__
 
 
 def describe_error(exc: ClientError | BotoCoreError) -> str:
