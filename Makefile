@@ -58,7 +58,7 @@ twin: install
 	$(PY) -m emulation serve
 
 twin-up: install
-	@$(PY) -c 'from emulation.backends import docker_engine_available as d; ok, why = d(); print(why); raise SystemExit(not ok)' \
+	@$(PY) -c 'from emulation.core.backends import docker_engine_available as d; ok, why = d(); print(why); raise SystemExit(not ok)' \
 	  || { echo "error: TWIN=localstack needs a Docker engine with the Compose plugin (docs/docker.md)" >&2; exit 1; }
 	docker compose up -d --build --wait
 

@@ -28,9 +28,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import jiwer
 from whisper_normalizer.english import EnglishTextNormalizer
 
-from emulation.transcribe_engine.audio import decode_media
-from emulation.transcribe_engine.engines import EngineOptions, engine_names, get_engine
-from emulation.transcribe_engine.service import TranscribeConfig, available_cores
+from emulation.transcribe.audio import decode_media
+from emulation.transcribe.engines import EngineOptions, engine_names, get_engine
+from emulation.transcribe.service import TranscribeConfig, available_cores
 
 ROOT = Path(__file__).resolve().parent.parent
 AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".webm", ".mp4"}

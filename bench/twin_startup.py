@@ -39,7 +39,7 @@ VARIANTS = {
     "moto": """
 import json, time
 t0 = time.perf_counter()
-from emulation.server import MotoServer
+from emulation.core.server import MotoServer
 server = MotoServer()
 server.start()
 endpoint = server.endpoint_url
@@ -47,7 +47,7 @@ endpoint = server.endpoint_url
     "twin": """
 import json, time
 t0 = time.perf_counter()
-from emulation.build import build_twin
+from emulation.core.build import build_twin
 twin = build_twin().start()
 endpoint = twin.endpoint_url
 """,

@@ -11,6 +11,18 @@ class DeployError(PipelineError):
     """Deploying or deleting the stack failed."""
 
 
+class MissingOutputsError(DeployError):
+    """The stack deployed but reports no value for outputs the template declares (an emulator
+    whose engine drops some); ``missing`` names them."""
+
+    def __init__(self, stack_name: str, missing: list[str]) -> None:
+        self.stack_name = stack_name
+        self.missing = missing
+        super().__init__(
+            f"stack {stack_name} reports no value for declared output(s) {', '.join(missing)}"
+        )
+
+
 class InvalidParameterError(ConfigurationError):
     """A stack name or template parameter given on the command line or API is unusable."""
 

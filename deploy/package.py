@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
-from deploy.aws import error_code
 from deploy.errors import PackagingError
+from pipeline.errors import error_code
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable

@@ -1,6 +1,6 @@
 """Deploy the template through a CloudFormation change set, or delete the stack, on any endpoint.
 
-The same calls run against AWS and the twin; only the clients differ (see ``deploy.aws``). A
+The same calls run against AWS and the twin; only the clients differ (see ``pipeline.aws``). A
 change set rather than CreateStack/UpdateStack gives one path for create and update, a dry run
 for free, and an honest "no changes" when nothing differs.
 """
@@ -17,11 +17,18 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
-from deploy.aws import Clients, ClientSource, error_code
-from deploy.errors import DeployError, InvalidParameterError, ResourceFailure, StackOperationError
+from deploy.errors import (
+    DeployError,
+    InvalidParameterError,
+    MissingOutputsError,
+    ResourceFailure,
+    StackOperationError,
+)
 from deploy.package import PROJECT_ROOT, build_bundle, ensure_artifacts_bucket, upload_bundle
 from deploy.progress import Change, Reporter, default_reporter
 from deploy.template import TEMPLATE_PATH, load_template, parameter_values
+from pipeline.aws import Clients, ClientSource
+from pipeline.errors import error_code
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
@@ -408,10 +415,7 @@ class _Deployment:
             key for key, spec in declared.items() if "Condition" not in spec and key not in outputs
         )
         if missing:
-            raise DeployError(
-                f"stack {self.stack_name} reports no value for declared output(s) "
-                f"{', '.join(missing)}"
-            )
+            raise MissingOutputsError(self.stack_name, missing)
         self.report.outputs(outputs)
         return outputs
 

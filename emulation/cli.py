@@ -3,15 +3,12 @@
 ``serve`` prints the endpoint and the ``export`` lines a shell needs, then shows what happens
 (invocations, schedules, errors with tracebacks) as it happens: rich output on a terminal,
 plain log lines otherwise. ``serve --backend localstack`` (or TWIN=localstack, as in the twin's
-container) serves only SageMaker and Transcribe, beside LocalStack (docs/docker.md). Other
-commands live in their own modules and are imported only when asked for, so a missing one never
-breaks ``serve``.
+container) serves only SageMaker and Transcribe, beside LocalStack (docs/docker.md).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import signal
 import sys
@@ -19,18 +16,15 @@ import threading
 import time
 from collections.abc import Sequence
 
-from emulation.backends import backend_names, get_backend
-from emulation.build import TwinConfig, build_twin, config_for_backend
-from emulation.twin import DEFAULT_REGION, Twin, export_lines
-
-# command -> module whose main(argv) runs it, imported lazily.
-DELEGATED = {"e2e": "emulation.e2e"}
+from emulation.core.backends import backend_names, get_backend
+from emulation.core.build import TwinConfig, build_twin, config_for_backend
+from emulation.core.inspector import Inspector
+from emulation.core.twin import DEFAULT_REGION, Twin, export_lines
+from emulation.e2e import cli as e2e_cli
+from emulation.events.scheduler import Scheduler
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in DELEGATED:
-        return _delegate(argv[0], argv[1:])
     parser = argparse.ArgumentParser(prog="python -m emulation", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
     serve = commands.add_parser("serve", help="run the twin until Ctrl-C (make twin)")
@@ -44,25 +38,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=None,
         help="what serves the other AWS services (default: TWIN, else embedded)",
     )
-    for command, module in DELEGATED.items():
-        commands.add_parser(command, help=f"see python -m emulation {command} --help ({module})")
+    e2e = commands.add_parser(
+        "e2e", help="run the whole chain once on the twin (make e2e)", description=e2e_cli.__doc__
+    )
+    e2e_cli.add_arguments(e2e)
     args = parser.parse_args(argv)
+    if args.command == "e2e":
+        return e2e_cli.run(args)
     config = TwinConfig(region=args.region, port=args.port, host=args.host)
     return serve_forever(
         config_for_backend(config, args.backend), debug=args.debug, backend=args.backend
     )
-
-
-def _delegate(command: str, argv: list[str]) -> int:
-    module_name = DELEGATED[command]
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name != module_name:
-            raise
-        print(f"error: `{command}` is not available: {module_name} does not exist", file=sys.stderr)
-        return 2
-    return int(module.main(argv) or 0)
 
 
 def configure_logging(debug: bool = False) -> None:
@@ -95,9 +81,9 @@ def serve_forever(config: TwinConfig, *, debug: bool = False, backend: str | Non
     twin = build_twin(config)
     twin.start()
     try:
-        scheduler = twin.parts.get("scheduler")
+        scheduler = twin.find_part(Scheduler)
         if scheduler is not None:
-            scheduler.start()  # type: ignore[attr-defined]
+            scheduler.start()
         env = get_backend(backend).client_env(twin.endpoint_url)
         _announce(twin, env, time.monotonic() - started)
         stop = threading.Event()
@@ -108,12 +94,10 @@ def serve_forever(config: TwinConfig, *, debug: bool = False, backend: str | Non
         except KeyboardInterrupt:
             pass
     finally:
+        # Counted before stop(): stopping resets the parts, and with them what they recorded.
+        invocations, errors = len(Inspector(twin).invocations()), len(twin.errors)
         twin.stop()
-    invocations = twin.inspector.invocations()
-    print(
-        f"twin stopped: {len(invocations)} Lambda invocation(s), {len(twin.errors)} error(s)",
-        file=sys.stderr,
-    )
+    print(f"twin stopped: {invocations} Lambda invocation(s), {errors} error(s)", file=sys.stderr)
     return 0
 
 

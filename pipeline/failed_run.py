@@ -19,7 +19,8 @@ from botocore.exceptions import ClientError
 
 from pipeline import scores_csv
 from pipeline.errors import PipelineError, error_code
-from pipeline.run import scores_key, upload_scores
+from pipeline.layout import scores_key
+from pipeline.run import upload_scores
 from pipeline.transcribe import discover_corpus
 
 RUN_ROW_FILE = "(run)"

@@ -190,7 +190,8 @@ def _serialize(item: Mapping[str, Any]) -> dict[str, Any]:
     return {name: _SERIALIZER.serialize(value) for name, value in item.items()}
 
 
-def _deserialize(item: Mapping[str, Any]) -> Item:
+def deserialize_item(item: Mapping[str, Any]) -> Item:
+    """A low-level client's item (``{"S": ...}`` values) as plain Python values."""
     return {name: _DESERIALIZER.deserialize(value) for name, value in item.items()}
 
 
@@ -266,14 +267,14 @@ def get_item(table_name: str, pk: str, sk: str, dynamodb_client: Any) -> Item | 
         ConsistentRead=True,
     )
     item = response.get("Item")
-    return None if item is None else _deserialize(item)
+    return None if item is None else deserialize_item(item)
 
 
 def _query(dynamodb_client: Any, **kwargs: Any) -> Iterator[Item]:
     paginator = dynamodb_client.get_paginator("query")
     for page in paginator.paginate(**kwargs):
         for item in page.get("Items", []):
-            yield _deserialize(item)
+            yield deserialize_item(item)
 
 
 def previous_summary(table_name: str, run_id: str, dynamodb_client: Any) -> Item | None:
@@ -291,6 +292,17 @@ def previous_summary(table_name: str, run_id: str, dynamodb_client: Any) -> Item
         PaginationConfig={"PageSize": 10},
     )
     return next((item for item in summaries if "corpus_wer" in item), None)
+
+
+def run_items(table_name: str, run_id: str, dynamodb_client: Any) -> Iterator[Item]:
+    """Every item of one run: its files, its summary and its notification marker."""
+    return _query(
+        dynamodb_client,
+        TableName=table_name,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": run_pk(run_id)}},
+        ConsistentRead=True,
+    )
 
 
 def run_file_items(table_name: str, run_id: str, dynamodb_client: Any) -> Iterator[Item]:

@@ -15,6 +15,7 @@ from typing import Any
 
 from pipeline import scores_csv
 from pipeline.errors import ScoringError
+from pipeline.layout import REPORT_NAME, SUMMARY_NAME, report_key, scores_key
 from pipeline.report_html import render_report
 from pipeline.scoring.corpus import CorpusWer, corpus_wer
 from pipeline.scoring.metrics import FileScore, score_file
@@ -203,21 +204,12 @@ def scored_row(score: FileScore, base: dict[str, Any]) -> scores_csv.ScoreRow:
     )
 
 
-def report_prefix(run_id: str) -> str:
-    return f"reports/{run_id}/"
-
-
-def scores_key(run_id: str) -> str:
-    return f"scores/{run_id}.csv"
-
-
 def publish(outcome: RunOutcome, s3: Any) -> None:
     """Upload summary.json and report.html, then the scores CSV last (it triggers ingest)."""
     bucket, run_id = outcome.config.results_bucket, outcome.config.run_id
-    prefix = report_prefix(run_id)
     outcome.keys = {
-        "summary": prefix + "summary.json",
-        "report": prefix + "report.html",
+        "summary": report_key(run_id, SUMMARY_NAME),
+        "report": report_key(run_id, REPORT_NAME),
         "scores": scores_key(run_id),
     }
     s3.put_object(

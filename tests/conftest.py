@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from emulation.build import TwinConfig, build_twin
-from emulation.twin import Twin
+from emulation.core.build import TwinConfig, build_twin
+from emulation.core.twin import Twin
 
 TEST_RETRY_DELAYS = (0.05, 0.05)
 LAMBDA_TRUST_POLICY = {

@@ -40,8 +40,10 @@ import boto3
 from botocore.exceptions import ClientError
 
 from pipeline import notify
+from pipeline.aws import Clients
 from pipeline.errors import ConfigurationError, error_code
 from pipeline.handlers import configure_logging
+from pipeline.layout import run_id_of_scores_key
 from pipeline.results_table import (
     FILE_PREFIX,
     NOTIFICATION_SK,
@@ -72,7 +74,6 @@ from pipeline.scoring.corpus import corpus_wer
 
 LOG = logging.getLogger(__name__)
 
-SCORES_KEY = re.compile(r"scores/(?P<run_id>[^/]+)\.csv")
 CHUNK_BYTES = 256 * 1024
 MAX_LISTED_FAILURES = 50  # the body lists this many failed files, then counts the rest
 MAX_SORT_KEY_BYTES = 1024  # DynamoDB's limit on a sort key
@@ -108,17 +109,10 @@ class Config:
         return cls(env["SCORES_TABLE"], env["ALERT_TOPIC_ARN"], threshold, int(raw_worst))
 
 
-@dataclass(frozen=True)
-class Clients:
-    s3: Any
-    dynamodb: Any
-    sns: Any
-
-
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     configure_logging()
     config = Config.from_env()
-    clients = Clients(boto3.client("s3"), boto3.client("dynamodb"), boto3.client("sns"))
+    clients = Clients(boto3.Session())
     return ingest_event(event, config, clients)
 
 
@@ -155,12 +149,12 @@ def ingest_record(record: Mapping[str, Any], config: Config, clients: Clients) -
     if not event_name.startswith("ObjectCreated"):
         LOG.info("ignoring %s for s3://%s/%s", event_name, bucket, key)
         return _result(bucket, key, "ignored", error=f"event {event_name} is not an upload")
-    match = SCORES_KEY.fullmatch(key)
-    if match is None or not is_run_id(match["run_id"]):
+    run_id = run_id_of_scores_key(key)
+    if run_id is None or not is_run_id(run_id):
         reason = f"key {key!r} is not scores/<run_id>.csv (run id like 2026-11-24T20-00-00Z-3fa9c1)"
         LOG.error("rejected s3://%s/%s: %s", bucket, key, reason)
         return _result(bucket, key, "rejected", error=reason)
-    return _ingest_scores(bucket, key, match["run_id"], config, clients)
+    return _ingest_scores(bucket, key, run_id, config, clients)
 
 
 # ----------------------------------------------------------------------------------- pass 1
@@ -260,7 +254,7 @@ def _ingest_scores(
 ) -> dict[str, Any]:
     uri = f"s3://{bucket}/{key}"
     try:
-        obj = clients.s3.get_object(Bucket=bucket, Key=key)
+        obj = clients("s3").get_object(Bucket=bucket, Key=key)
     except ClientError as exc:
         if error_code(exc) != "NoSuchKey":
             raise
@@ -298,7 +292,7 @@ def _ingest_scores(
     LOG.info("run %s: %s is valid: %d file(s), %d failed", run_id, uri, tally.files, tally.failed)
 
     try:
-        second = clients.s3.get_object(Bucket=bucket, Key=key, IfMatch=etag)
+        second = clients("s3").get_object(Bucket=bucket, Key=key, IfMatch=etag)
     except ClientError as exc:
         if error_code(exc) not in ("PreconditionFailed", "NoSuchKey"):
             raise
@@ -306,10 +300,10 @@ def _ingest_scores(
         LOG.warning("run %s: %s", run_id, reason)
         return _result(bucket, key, "superseded", run_id=run_id, error=reason)
     items = (file_item(row) for _, row in _stream_rows(second))
-    written = write_items(config.table, items, clients.dynamodb, retry=WRITE_RETRY)
+    written = write_items(config.table, items, clients("dynamodb"), retry=WRITE_RETRY)
 
     summary = _summarize(run_id, uri, tally, config, clients)
-    put_item(config.table, summary_item(summary), clients.dynamodb)
+    put_item(config.table, summary_item(summary), clients("dynamodb"))
     LOG.info(
         "run %s: wrote %d file item(s) and the summary: %s, corpus WER %s",
         run_id,
@@ -339,7 +333,7 @@ def _summarize(
     run_id: str, uri: str, tally: _Tally, config: Config, clients: Clients
 ) -> RunSummary:
     corpus = corpus_wer(tally.counts)
-    previous = previous_summary(config.table, run_id, clients.dynamodb)
+    previous = previous_summary(config.table, run_id, clients("dynamodb"))
     previous_id = None if previous is None else str(previous["run_id"])
     previous_wer = None if previous is None else float(previous["corpus_wer"])
     delta = None
@@ -388,7 +382,7 @@ def _notify_once(
 
     ``etag`` None (no object) means any earlier message for the run counts as sent.
     """
-    marker = get_item(config.table, run_pk(summary.run_id), NOTIFICATION_SK, clients.dynamodb)
+    marker = get_item(config.table, run_pk(summary.run_id), NOTIFICATION_SK, clients("dynamodb"))
     if marker is not None and (etag is None or marker.get("etag") == etag):
         LOG.info(
             "run %s: message %s already sent, not sending again",
@@ -397,7 +391,7 @@ def _notify_once(
         )
         return {"notified": False, "message_id": marker.get("message_id")}
     subject = notify.subject(summary)
-    response = clients.sns.publish(
+    response = clients("sns").publish(
         TopicArn=config.topic_arn,
         Subject=subject,
         Message=notify.body(summary, worst, failures),
@@ -413,7 +407,7 @@ def _notify_once(
             subject=subject,
             message_id=message_id,
         ),
-        clients.dynamodb,
+        clients("dynamodb"),
     )
     LOG.info("run %s: sent %s (message %s)", summary.run_id, subject, message_id)
     return {"notified": True, "message_id": message_id}

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import ConfigurationError, PipelineError
+from pipeline.layout import transcripts_prefix
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -73,7 +74,7 @@ def transcript_keys(run_id: str, items: Sequence[CorpusItem]) -> list[str]:
     A stem shared by several audio files (``a.wav``, ``a.mp3``) uses the file name instead
     (``a.wav.json``); anything still colliding, or too long, gets the file's hash appended.
     """
-    folder = f"transcripts/{check_run_id(run_id)}/"
+    folder = transcripts_prefix(check_run_id(run_id))
     room = OUTPUT_KEY_MAX - len(folder) - len(".json")
     stem_counts = Counter(item.stem for item in items)
     bases = [

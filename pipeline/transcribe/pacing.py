@@ -8,6 +8,7 @@ jobs are in flight; polling each job on its own timer would scale calls with the
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable
 
@@ -34,7 +35,12 @@ def transcribe_client_config(max_attempts: int = CLIENT_MAX_ATTEMPTS) -> Config:
 
 
 class TokenBucket:
-    """Allows ``rate`` acquisitions per second on average, with bursts of at most ``burst``."""
+    """Allows ``rate`` acquisitions per second on average, with bursts of at most ``burst``.
+
+    ``acquire()`` waits for a token (a client pacing its calls); ``take()`` never waits and
+    says whether a token was free (a service throttling its callers: the twin's Transcribe).
+    Thread-safe.
+    """
 
     def __init__(
         self,
@@ -51,19 +57,28 @@ class TokenBucket:
         self._sleep = sleep
         self._tokens = burst
         self._updated = clock()
+        self._lock = threading.Lock()
 
     def _refill(self) -> None:
         now = self._clock()
         self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
         self._updated = now
 
+    def take(self) -> bool:
+        """Take one token if one is free now; False means the caller is throttled."""
+        with self._lock:
+            self._refill()
+            if self._tokens < 1:
+                return False
+            self._tokens -= 1
+            return True
+
     def acquire(self) -> None:
         """Take one token, sleeping until one is available."""
-        self._refill()
-        while self._tokens < 1:
-            self._sleep((1 - self._tokens) / self.rate)
-            self._refill()
-        self._tokens -= 1
+        while not self.take():
+            with self._lock:
+                wait = (1 - self._tokens) / self.rate
+            self._sleep(wait)
 
 
 def backoff_delay(attempt: int, base: float, cap: float) -> float:

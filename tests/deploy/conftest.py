@@ -19,8 +19,8 @@ import pytest
 from deploy.package import PROJECT_ROOT
 from deploy.progress import PlainReporter
 from deploy.stack import deploy_stack
-from emulation.cfn_repairs import CloudFormationPart
-from emulation.twin import Twin
+from emulation.cloudformation.stacks import CloudFormationPart
+from emulation.core.twin import Twin
 
 PLACEHOLDER_ON_START = (
     b'#!/bin/bash\n# placeholder on-start script for the deploy tests\nenv > "$ASR_HOME_ENV_DUMP"\n'

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from deploy.aws import Clients
 from deploy.errors import InvalidParameterError, StackOperationError
 from deploy.package import build_bundle
 from deploy.stack import (
@@ -24,7 +23,8 @@ from deploy.stack import (
     validate_stack_name,
 )
 from deploy.template import TEMPLATE_PATH
-from emulation.twin import Twin
+from emulation.core.twin import Twin
+from pipeline.aws import Clients
 
 ACCOUNT_REGION = "123456789012-us-east-1"
 Deploy = Callable[..., Any]  # the conftest fixture: (stack, params, **kwargs) -> (outputs, printed)

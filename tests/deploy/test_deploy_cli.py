@@ -12,7 +12,7 @@ import pytest
 from deploy.__main__ import main, parse_params
 from deploy.errors import InvalidParameterError
 from deploy.progress import PlainReporter, default_reporter
-from emulation.twin import Twin
+from emulation.core.twin import Twin
 
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS::")
 

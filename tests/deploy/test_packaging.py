@@ -22,7 +22,7 @@ from deploy.package import (
     reproducible_zip,
     upload_bundle,
 )
-from emulation.twin import Twin
+from emulation.core.twin import Twin
 
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS::")
 

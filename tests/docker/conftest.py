@@ -29,14 +29,14 @@ from pathlib import Path
 import pytest
 from pytest_docker.plugin import Services
 
-from emulation.backends import (
+from emulation.core.backends import (
     DEFAULT_BACKEND,
     EmbeddedBackend,
     LocalStackBackend,
     docker_compose_available,
     docker_engine_available,
 )
-from emulation.server import free_port
+from emulation.core.server import free_port
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -266,7 +266,7 @@ def fake_docker(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
 FAKE_CONTAINER_DOCKER = f'''#!{sys.executable}
 """A docker CLI whose one container runs here (tests/docker/conftest.py, FakeContainer)."""
 import json, os, subprocess, sys
-from emulation.notebook_host.processes import ProcessGroup
+from emulation.sagemaker.processes import ProcessGroup
 
 state = os.environ["FAKE_DOCKER_STATE"]
 args = sys.argv[1:]

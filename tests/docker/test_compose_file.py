@@ -19,7 +19,7 @@ import boto3
 import pytest
 import yaml
 
-from emulation.backends import (
+from emulation.core.backends import (
     LOCALSTACK_SERVICES,
     TWIN_SERVICES,
     LocalStackBackend,

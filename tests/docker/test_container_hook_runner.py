@@ -20,11 +20,11 @@ from typing import Any
 
 import pytest
 
-from emulation.backends import EnvClients
-from emulation.notebook_host import NotebookHost, NotebookHostConfig
-from emulation.notebook_host.aws_messages import hook_timed_out
-from emulation.notebook_host.host import LOG_GROUP, ON_START_STREAM
-from emulation.twin import Twin
+from emulation.core.backends import EnvClients
+from emulation.core.twin import Twin
+from emulation.sagemaker.config import NotebookHostConfig
+from emulation.sagemaker.messages import hook_timed_out
+from emulation.sagemaker.notebook_host import LOG_GROUP, ON_START_STREAM, NotebookHost
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/notebook"
 DAEMON_DOWN = (
@@ -59,7 +59,7 @@ def twin_and_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Tw
         container=CONTAINER,
     )
     host = NotebookHost(twin, config)
-    twin.add_part("notebooks", host)
+    twin.add_part("sagemaker", host)
     twin.start()
     yield twin, host
     twin.stop()

@@ -18,16 +18,25 @@ import pytest
 import yaml
 
 from deploy.progress import SilentReporter
+from deploy.repairs import remove_repairs, repair_stack
 from deploy.stack import deploy_stack
 from deploy.template import load_template
-from emulation import e2e
-from emulation.backends import LOCALSTACK_SERVICES, BackendUnavailable, EmbeddedBackend, EnvClients
-from emulation.build import LOCALSTACK_PARTS, TwinConfig, build_twin, config_for_backend
-from emulation.cfn_repairs import remove_repairs, repair_stack
-from emulation.e2e_sites import EmbeddedSite, LocalStackSite, SiteError
-from emulation.notebook_host import NotebookHostConfig
-from emulation.server import free_port
-from emulation.twin import Twin
+from emulation import cli
+from emulation.awslambda.runtime import LambdaRuntime
+from emulation.cloudformation.stacks import CloudFormationPart
+from emulation.core.backends import (
+    LOCALSTACK_SERVICES,
+    BackendUnavailable,
+    EmbeddedBackend,
+    EnvClients,
+)
+from emulation.core.build import LOCALSTACK_PARTS, TwinConfig, build_twin, config_for_backend
+from emulation.core.inspector import Inspector
+from emulation.core.server import free_port
+from emulation.core.twin import Twin
+from emulation.e2e import chain as e2e
+from emulation.e2e.sites import EmbeddedSite, LocalStackSite, SiteError
+from emulation.sagemaker.config import NotebookHostConfig
 
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS::")
 
@@ -73,9 +82,9 @@ def test_fire_sends_the_scheduled_event_to_the_rules_lambda_targets(
     )
 
     site_on(twin).fire("nightly")
-    twin.parts["lambda"].wait_idle(timeout=30)
+    twin.part(LambdaRuntime).wait_idle(timeout=30)
 
-    [recorded] = twin.inspector.invocations("recorder")
+    [recorded] = Inspector(twin).invocations("recorder")
     assert recorded.invocation_type == "Event"
     assert recorded.error is None
     event = recorded.event
@@ -83,7 +92,7 @@ def test_fire_sends_the_scheduled_event_to_the_rules_lambda_targets(
     assert event["source"] == "aws.events"
     assert event["resources"] == [rule_arn]
     assert (event["account"], event["region"], event["detail"]) == (ACCOUNT, "us-east-1", {})
-    [given] = twin.inspector.invocations("constant")
+    [given] = Inspector(twin).invocations("constant")
     assert given.event == {"run": "now"}
 
 
@@ -104,7 +113,7 @@ def test_fire_refuses_a_disabled_rule_and_targets_it_cannot_invoke(
     events.put_targets(Rule="to-sqs", Targets=[{"Id": "q", "Arn": queue_arn}])
     with pytest.raises(SiteError, match=f"fires Lambda targets only; targets: {queue_arn}"):
         site.fire("to-sqs")
-    assert twin.inspector.invocations() == []
+    assert Inspector(twin).invocations() == []
 
 
 # --- reaching LocalStack and the twin ---------------------------------------------------------
@@ -132,7 +141,7 @@ def test_make_e2e_on_localstack_without_an_engine_stops_with_that_line(
     monkeypatch.setenv("LOCALSTACK_ENDPOINT", f"http://127.0.0.1:{free_port()}")
 
     runs = tmp_path / "runs"
-    assert e2e.main(["--runs-dir", str(runs)]) == 2
+    assert cli.main(["e2e", "--runs-dir", str(runs)]) == 2
 
     captured = capsys.readouterr()
     assert captured.err == f"error: {NO_ENGINE}\n"
@@ -189,7 +198,7 @@ def test_connect_routes_each_service_where_it_lives(fake_localstack: Any, twin: 
 
 
 def test_outputs_the_stack_does_not_report_are_computed_from_the_template(twin: Twin) -> None:
-    part = twin.parts["cloudformation"]
+    part = twin.part(CloudFormationPart)
     part.uninstall()  # moto's own change sets: the stack reports no outputs
     try:
         outputs, computed = e2e.deploy_outputs(EmbeddedSite(twin), "no-outputs", {})
@@ -278,17 +287,17 @@ def test_twin_beside_localstack_serves_sagemaker_and_transcribe_only(tmp_path: P
         "NOTEBOOK_CONTAINER": "my-instance",
     }
     sandbox = NotebookHostConfig(sandbox_root=tmp_path)
-    config = config_for_backend(TwinConfig(port=free_port(), notebooks=sandbox), environ=environ)
+    config = config_for_backend(TwinConfig(port=free_port(), sagemaker=sandbox), environ=environ)
 
-    assert config.parts == LOCALSTACK_PARTS == ("notebooks", "transcribe")
-    assert (config.notebooks.runner, config.notebooks.container) == ("container", "my-instance")
-    assert config.notebooks.sandbox_root == tmp_path
-    assert config.notebooks.stop_grace_seconds == 10  # docker restart -t 10
-    routes = EnvClients(config.notebooks.aws_env)
+    assert config.parts == LOCALSTACK_PARTS == ("sagemaker", "transcribe")
+    assert (config.sagemaker.runner, config.sagemaker.container) == ("container", "my-instance")
+    assert config.sagemaker.sandbox_root == tmp_path
+    assert config.sagemaker.stop_grace_seconds == 10  # docker restart -t 10
+    routes = EnvClients(config.sagemaker.aws_env)
     assert routes.endpoint("logs") == routes.endpoint("s3") == "http://localstack:4566"
     assert routes.endpoint("sagemaker") == f"http://127.0.0.1:{config.port}"
-    assert config.transcribe.aws_env == config.notebooks.aws_env
-    assert set(build_twin(config).parts) == {"notebooks", "transcribe"}
+    assert config.transcribe.aws_env == config.sagemaker.aws_env
+    assert set(build_twin(config).parts) == {"sagemaker", "transcribe"}
 
     embedded = TwinConfig()
     assert config_for_backend(embedded, environ={}) is embedded

@@ -29,10 +29,12 @@ from typing import Any
 import boto3
 import pytest
 
-from emulation.backends import LocalStackBackend
-from emulation.e2e import DEFAULT_CORPUS, ChainRun, E2EOptions, StageLog
-from emulation.e2e_sites import LocalStackSite
-from emulation.server import free_port
+from emulation.core.backends import LocalStackBackend
+from emulation.core.server import free_port
+from emulation.e2e.chain import DEFAULT_CORPUS, ChainRun, E2EOptions
+from emulation.e2e.sites import LocalStackSite
+from emulation.e2e.stages import StageLog
+from pipeline.layout import transcripts_prefix
 
 pytestmark = [pytest.mark.e2e, pytest.mark.speech]
 
@@ -164,7 +166,7 @@ def test_the_chain_runs_across_localstack_the_twin_and_the_instance(rehearsal: R
     assert summary["instance_status"] == "Stopped"
 
     # The engine read the media from, and wrote the transcripts to, LocalStack's S3.
-    transcripts = chain.keys(chain.outputs["ResultsBucketName"], f"transcripts/{run_id}/")
+    transcripts = chain.probes.keys(chain.outputs["ResultsBucketName"], transcripts_prefix(run_id))
     assert len(transcripts) == len(audio)
     twin_s3 = boto3.client(
         "s3",

@@ -16,7 +16,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from emulation.backends import LOCALSTACK_SERVICES, LocalStackBackend
+from emulation.core.backends import LOCALSTACK_SERVICES, LocalStackBackend
 
 pytestmark = pytest.mark.docker
 

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from emulation.backends import EmbeddedBackend, EnvClients
-from emulation.transcribe_engine import TranscribeConfig, TranscribeService
-from emulation.transcribe_engine.storage import MEDIA_NOT_FOUND
-from emulation.twin import Twin
+from emulation.core.backends import EmbeddedBackend, EnvClients
+from emulation.core.twin import Twin
+from emulation.transcribe.service import TranscribeConfig, TranscribeService
+from emulation.transcribe.storage import MEDIA_NOT_FOUND
 
 pytestmark = pytest.mark.speech
 

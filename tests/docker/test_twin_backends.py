@@ -14,8 +14,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from emulation import backends
-from emulation.backends import (
+from emulation.core import backends
+from emulation.core.backends import (
     LOCALSTACK_SERVICES,
     TWIN_SERVICES,
     EmbeddedBackend,
@@ -27,9 +27,9 @@ from emulation.backends import (
     published_twin_endpoint,
     register_backend,
 )
-from emulation.server import free_port
-from emulation.twin import Twin
-from pipeline.errors import ConfigurationError
+from emulation.core.errors import TwinConfigError
+from emulation.core.server import free_port
+from emulation.core.twin import Twin
 
 TWIN_URL = "http://127.0.0.1:5055"
 DAEMON_DOWN = (
@@ -56,7 +56,7 @@ def test_explicit_name_wins_over_twin_variable() -> None:
 
 
 def test_unknown_backend_is_a_configuration_error_listing_the_names() -> None:
-    with pytest.raises(ConfigurationError) as raised:
+    with pytest.raises(TwinConfigError) as raised:
         get_backend(environ={"TWIN": "kubernetes"})
     message = str(raised.value)
     assert "'kubernetes'" in message

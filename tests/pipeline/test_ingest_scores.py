@@ -17,6 +17,7 @@ import pytest
 from moto.dynamodb.models import dynamodb_backends
 from moto.sns.models import sns_backends
 
+from pipeline.aws import Clients
 from pipeline.errors import ConfigurationError
 from pipeline.handlers import ingest_scores
 from pipeline.results_table import (
@@ -394,7 +395,7 @@ def test_an_object_replaced_between_the_two_passes_is_left_to_its_own_event(aws)
             return response
 
     config = ingest_scores.Config.from_env()
-    clients = ingest_scores.Clients(ReplacingS3(), aws.dynamodb, aws.sns)
+    clients = Clients({"s3": ReplacingS3(), "dynamodb": aws.dynamodb, "sns": aws.sns})
     (result,) = ingest_scores.ingest_event(s3_event(key), config, clients)["records"]
     assert result["outcome"] == "superseded"
     assert aws.items() == [] and aws.messages() == []
@@ -496,7 +497,7 @@ def test_throttling_that_outlasts_the_retries_raises_so_lambda_retries(aws, monk
     upload(aws, key, csv_bytes([ok(RUN1, f"{n}.wav", 1) for n in range(3)]))
     monkeypatch.setattr(ingest_scores, "WRITE_RETRY", RetryPolicy(sleep=lambda seconds: None))
     config = ingest_scores.Config.from_env()
-    clients = ingest_scores.Clients(aws.s3, Throttled(aws.dynamodb, 3, 99), aws.sns)
+    clients = Clients({"s3": aws.s3, "dynamodb": Throttled(aws.dynamodb, 3, 99), "sns": aws.sns})
     with pytest.raises(UnprocessedItemsError):
         ingest_scores.ingest_event(s3_event(key), config, clients)
     assert aws.messages() == []  # no message until the run is fully stored

@@ -84,3 +84,12 @@ def test_client_config_uses_botocore_retries() -> None:
     config = transcribe_client_config()
     assert config.retries == {"mode": "standard", "max_attempts": 4}
     assert transcribe_client_config(max_attempts=7).retries["max_attempts"] == 7
+
+
+def test_take_never_waits_and_refills_at_its_rate() -> None:
+    """The twin's Transcribe throttles callers with the same bucket (burst = rate)."""
+    now = [0.0]
+    bucket = TokenBucket(2.0, burst=2.0, clock=lambda: now[0])
+    assert [bucket.take() for _ in range(3)] == [True, True, False]
+    now[0] += 0.5
+    assert [bucket.take(), bucket.take()] == [True, False]

@@ -1,0 +1,171 @@
+"""Where the Lambda runtime hooks into moto's state models (never its wire protocol).
+
+- ``LambdaFunction.invoke`` and ``_invoke_lambda``: RequestResponse runs the handler and returns
+  its result, or AWS's error object with FunctionError "Unhandled"; Event queues an asynchronous
+  invocation; DryRun runs nothing.
+- ``moto.s3.notifications._invoke_awslambda``: an S3 notification is an asynchronous invocation.
+- ``moto.sns.models.Subscription.publish`` for protocol "lambda": AWS's SNS event (real topic,
+  message id, attributes), asynchronously, instead of moto's canned example.
+- ``LambdaFunction.__init__`` / ``update_configuration`` / ``get_configuration`` /
+  ``create_from_cloudformation_json``: keep the DeadLetterConfig that moto drops.
+- ``LambdaFunction.docker_client``: absent, so ``/moto-api/data.json`` works without Docker.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import TYPE_CHECKING, Any, Protocol
+
+from moto.awslambda import models as lambda_models
+from moto.s3 import notifications as s3_notifications
+from moto.sns import models as sns_models
+
+from emulation.awslambda.events import complete_s3_event, sns_event
+from emulation.awslambda.permissions import Caller
+from emulation.awslambda.sandbox import LambdaRuntimeError
+
+if TYPE_CHECKING:
+    from moto.awslambda.models import LambdaFunction
+    from moto.sns.models import Subscription
+
+    from emulation.awslambda.invocation import Invocation
+    from emulation.core.patching import Patches
+    from emulation.core.twin import Twin
+
+
+class Runtime(Protocol):
+    """What the patches need of the Lambda runtime."""
+
+    twin: Twin
+
+    def function(self, name_or_arn: str) -> LambdaFunction: ...
+
+    def invoke(self, fn: LambdaFunction, event: Any, *, source: str = "invoke") -> Invocation: ...
+
+    def invoke_async(
+        self, fn: LambdaFunction, event: Any, *, source: str, caller: Caller | None = None
+    ) -> str | None: ...
+
+
+def _header(headers: Any, name: str) -> str | None:
+    """Case-insensitive lookup in werkzeug headers or the plain dicts moto passes internally."""
+    for key, value in (headers or {}).items():
+        if key.lower() == name:
+            return value
+    return None
+
+
+def patch_moto(runtime: Runtime, patches: Patches) -> None:
+    """Make every path into a moto Lambda function run its handler through ``runtime``."""
+    function_class = lambda_models.LambdaFunction
+
+    def invoke(fn: LambdaFunction, body: Any, request_headers: Any, response_headers: Any):
+        event = json.loads(body) if body else {}
+        invocation_type = _header(request_headers, "x-amz-invocation-type") or "RequestResponse"
+        if invocation_type == "Event":
+            runtime.invoke_async(fn, event, source="invoke")
+            return b""
+        if invocation_type == "DryRun":
+            return b""
+        invocation = runtime.invoke(fn, event)
+        if not invocation.ok:
+            response_headers["x-amz-function-error"] = "Unhandled"
+        tail = invocation.logs.encode("utf-8")[-4096:]
+        response_headers["x-amz-log-result"] = base64.b64encode(tail).decode("ascii")
+        response_headers["x-amz-executed-version"] = str(fn.version)
+        return invocation.payload.encode("utf-8")
+
+    def invoke_lambda(fn: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
+        invocation = runtime.invoke(fn, {} if event is None else event)
+        return invocation.payload, not invocation.ok, invocation.logs
+
+    def s3_to_lambda(account_id: str, event_body: Any, fn_arn: str, region_name: str) -> None:
+        try:
+            fn = runtime.function(fn_arn)
+        except LambdaRuntimeError as exc:
+            runtime.twin.record_error("lambda", f"S3 notification not delivered: {exc}")
+            return
+        event = complete_s3_event(event_body, account_id)
+        bucket_arn = event["Records"][0]["s3"]["bucket"]["arn"]
+        caller = Caller("s3.amazonaws.com", bucket_arn, account_id)
+        runtime.invoke_async(fn, event, source="s3", caller=caller)
+
+    original_publish = sns_models.Subscription.publish
+
+    def sns_publish(
+        subscription: Subscription,
+        message: str,
+        message_id: str,
+        subject: str | None = None,
+        message_attributes: dict[str, Any] | None = None,
+        group_id: str | None = None,
+        deduplication_id: str | None = None,
+        message_structure: str | None = None,
+    ) -> None:
+        if subscription.protocol != "lambda":
+            return original_publish(
+                subscription, message, message_id, subject, message_attributes,
+                group_id, deduplication_id, message_structure,
+            )  # fmt: skip
+        matcher = subscription._filter_policy_matcher
+        if matcher is not None and not matcher.matches(message_attributes, message):
+            return None
+        if message_structure == "json":
+            message = subscription._parse_message_structure(message, "lambda")
+        try:
+            fn = runtime.function(subscription.endpoint)
+        except LambdaRuntimeError as exc:
+            runtime.twin.record_error("lambda", f"SNS message {message_id} not delivered: {exc}")
+            return None
+        event = sns_event(subscription, message, message_id, subject, message_attributes)
+        topic_arn = subscription.topic.arn
+        caller = Caller("sns.amazonaws.com", topic_arn, topic_arn.split(":")[4])
+        runtime.invoke_async(fn, event, source="sns", caller=caller)
+        return None
+
+    original_init = function_class.__init__
+    original_update = function_class.update_configuration
+    original_get = function_class.get_configuration
+
+    def init(fn: LambdaFunction, account_id: str, spec: dict[str, Any], *args, **kwargs):
+        original_init(fn, account_id, spec, *args, **kwargs)
+        fn.dead_letter_config = spec.get("DeadLetterConfig") or {}
+
+    def update_configuration(fn: LambdaFunction, updates: dict[str, Any]) -> dict[str, Any]:
+        if "DeadLetterConfig" in updates:
+            fn.dead_letter_config = updates["DeadLetterConfig"] or {}
+        return original_update(fn, updates)
+
+    def get_configuration(fn: LambdaFunction, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        config = original_get(fn, *args, **kwargs)
+        dead_letter = getattr(fn, "dead_letter_config", None)
+        if dead_letter and dead_letter.get("TargetArn"):
+            config["DeadLetterConfig"] = dead_letter
+        return config
+
+    original_from_template = function_class.create_from_cloudformation_json
+
+    def create_from_template(
+        cls: type, name: str, template: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> LambdaFunction:
+        fn = original_from_template(name, template, *args, **kwargs)
+        fn.dead_letter_config = template["Properties"].get("DeadLetterConfig") or {}
+        return fn
+
+    def no_docker(fn: LambdaFunction) -> None:
+        # Handlers run in the sandbox. Without this, anything that walks a function's
+        # attributes (GET /moto-api/data.json) tries to reach Docker and fails.
+        raise AttributeError("the twin runs Lambda functions without Docker")
+
+    patches.replace(function_class, "docker_client", property(no_docker))
+    patches.replace(
+        function_class, "create_from_cloudformation_json", classmethod(create_from_template)
+    )
+    patches.replace(sns_models.Subscription, "publish", sns_publish)
+    patches.replace(function_class, "invoke", invoke)
+    patches.replace(function_class, "_invoke_lambda", invoke_lambda)
+    patches.replace(function_class, "__init__", init)
+    patches.replace(function_class, "update_configuration", update_configuration)
+    patches.replace(function_class, "get_configuration", get_configuration)
+    patches.replace(s3_notifications, "_invoke_awslambda", s3_to_lambda)

@@ -1,0 +1,1 @@
+"""AWS CloudFormation: fixes inside moto's stack engine (``stacks.CloudFormationPart``)."""

@@ -1,0 +1,283 @@
+"""The chain, stage by stage: deploy, upload a corpus, fire the schedule, follow what happens.
+
+Deploy ``deploy/template.yaml`` through the same code as ``make deploy``, upload a corpus, fire
+the schedule, then follow what the deployed system does by itself: the starter Lambda starts the
+notebook instance, its OnStart script runs the notebook (Transcribe jobs on the twin's speech
+engine, scoring, report, scores CSV), S3 triggers the ingest Lambda, which writes DynamoDB and
+publishes to SNS, and the instance stops itself. Nothing here calls the pipeline directly: it
+only starts the chain and reads back, through AWS APIs, what happened.
+
+TWIN picks the site (``sites``): ``embedded`` (default) starts the in-process twin;
+``localstack`` uses LocalStack and the twin's container, started by ``docker compose up``
+(docs/docker.md), and fails at once, in one line, when they are not there.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from deploy.errors import MissingOutputsError
+from deploy.repairs import declared_outputs, repair_stack
+from deploy.stack import deploy_stack, stack_outputs
+from deploy.template import load_template
+from emulation.core.backends import get_backend
+from emulation.core.build import TwinConfig, build_twin
+from emulation.core.errors import TwinConfigError
+from emulation.core.twin import Twin
+from emulation.e2e import readback
+from emulation.e2e.probes import RunProbes
+from emulation.e2e.sites import EmbeddedSite, LocalStackSite, Site
+from emulation.e2e.stages import E2EError, StageLog, wait_until
+from emulation.sagemaker.config import NotebookHostConfig
+from emulation.transcribe.service import TranscribeConfig
+from pipeline.layout import scores_key
+from pipeline.transcribe import AUDIO_FORMATS
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_CORPUS = PROJECT_ROOT / "corpus" / "sample"
+
+
+@dataclass
+class E2EOptions:
+    corpus: Path = DEFAULT_CORPUS
+    stack: str = "asr-e2e"
+    runs_dir: Path = PROJECT_ROOT / "runs"
+    engine: str = "faster-whisper"
+    timeout: float = 900.0  # for the whole chain after the schedule fires
+    lambda_retry_delays: tuple[float, ...] = (2.0, 4.0)  # AWS waits ~1 and ~2 minutes
+    parameters: dict[str, str] = field(default_factory=dict)
+    upload_prefix: str | None = None  # None: the stack's CorpusPrefix
+
+
+def corpus_files(corpus: Path) -> list[Path]:
+    """The audio files and references of a local corpus folder (same layout as in S3)."""
+    if not corpus.is_dir():
+        raise E2EError(f"corpus {corpus} is not a folder")
+    wanted = {f".{ext}" for ext in AUDIO_FORMATS} | {".txt"}
+    files = sorted(p for p in corpus.rglob("*") if p.is_file() and p.suffix.lower() in wanted)
+    if not any(p.suffix.lower() != ".txt" for p in files):
+        raise E2EError(f"corpus {corpus} holds no audio ({', '.join(sorted(AUDIO_FORMATS))})")
+    return files
+
+
+class ChainRun:
+    """One e2e run on a site: deploy, upload, fire and follow, then read back.
+
+    Everything is followed and read back through AWS APIs (``probes``, ``readback``), so the
+    same run works on every site; the site adds what only it can tell (see ``sites``).
+    """
+
+    def __init__(self, site: Site, options: E2EOptions, log: StageLog) -> None:
+        self.site, self.options, self.log = site, options, log
+        self.probes = RunProbes(site)
+
+    @property
+    def outputs(self) -> dict[str, str]:
+        return self.probes.outputs
+
+    @property
+    def run_id(self) -> str | None:
+        return self.probes.run_id
+
+    # -- stages ---------------------------------------------------------------------------
+    def deploy(self) -> None:
+        with self.log.stage("deploy") as stage:
+            self.probes.outputs, computed = deploy_outputs(
+                self.site, self.options.stack, self.options.parameters
+            )
+            repairs = repair_stack(self.site, self.options.stack, template=load_template())
+            self.subscribe()
+            stage.detail = f"{len(repairs)} twin repairs"
+            if computed:
+                stage.detail += f"; outputs from the template: {', '.join(computed)}"
+
+    def subscribe(self) -> None:
+        """An SQS queue on the alert topic: the run's notification, read back like a subscriber
+        (raw delivery off: the SNS envelope keeps Subject and MessageAttributes)."""
+        sqs, topic = self.site.client("sqs"), self.outputs["AlertTopicArn"]
+        queue_url = sqs.create_queue(QueueName=f"{self.options.stack}-e2e-notifications")[
+            "QueueUrl"
+        ]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "sns.amazonaws.com"},
+                    "Action": "sqs:SendMessage",
+                    "Resource": queue_arn,
+                    "Condition": {"ArnEquals": {"aws:SourceArn": topic}},
+                }
+            ],
+        }
+        sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps(policy)})
+        self.site.client("sns").subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+        self.probes.queue_url = queue_url
+
+    def upload_corpus(self) -> None:
+        with self.log.stage("upload corpus") as stage:
+            files = corpus_files(self.options.corpus)
+            s3 = self.site.client("s3")
+            prefix = self.options.upload_prefix or self.parameter("CorpusPrefix", "corpus/")
+            for path in files:
+                key = prefix + path.relative_to(self.options.corpus).as_posix()
+                s3.upload_file(str(path), self.outputs["MediaBucketName"], key)
+            self.probes.audio_count = sum(1 for p in files if p.suffix.lower() != ".txt")
+            stage.detail = f"{len(files)} files, {self.probes.audio_count} audio"
+
+    def fire_schedule(self) -> None:
+        with self.log.stage("fire schedule"):
+            name = self.outputs["NotebookInstanceName"]
+            described = self.probes.describe_instance(name)
+            status = described["NotebookInstanceStatus"]
+            if status not in ("Stopped", "Failed"):
+                raise E2EError(
+                    f"notebook instance {name} is {status} before the schedule fired: a run is "
+                    "still going; wait until it is Stopped"
+                )
+            self.probes.take_baseline(described.get("LastModifiedTime"))
+            self.site.fire(self.outputs["ScheduleRuleName"])
+
+    def follow(self) -> None:
+        deadline = time.monotonic() + self.options.timeout
+        name = self.outputs["NotebookInstanceName"]
+        probes = self.probes
+        with self.log.stage("instance start") as stage:
+            wait_until(
+                lambda: probes.instance_started(name),
+                deadline=deadline,
+                what="notebook instance did not reach InService",
+                fail=lambda: (
+                    probes.instance_failure(name)
+                    or probes.lambda_failure(
+                        "StartNotebookFunctionName", "StartNotebookDeadLetterQueueUrl"
+                    )
+                ),
+            )
+            stage.detail = name
+        with self.log.stage("transcribe") as stage:
+            stage.detail = wait_until(
+                probes.transcription_done,
+                deadline=deadline,
+                what="transcription jobs did not finish",
+                fail=lambda: probes.instance_failure(name) or probes.stopped_early(name),
+                interval=0.5,
+            )
+        with self.log.stage("score + upload") as stage:
+            probes.run_id = wait_until(
+                probes.scores_run_id,
+                deadline=deadline,
+                what="no scores CSV was uploaded",
+                fail=lambda: probes.stopped_early(name, grace=True),
+            )
+            stage.detail = f"s3://{self.outputs['ResultsBucketName']}/{scores_key(probes.run_id)}"
+        with self.log.stage("ingest") as stage:
+            wait_until(
+                probes.ingest_finished,
+                deadline=deadline,
+                what="ingest Lambda did not finish",
+                fail=lambda: probes.lambda_failure(
+                    "IngestScoresFunctionName", "IngestScoresDeadLetterQueueUrl"
+                ),
+            )
+            stage.detail = f"{len(readback.dynamodb_items(probes))} DynamoDB items"
+        with self.log.stage("notification") as stage:
+            message = wait_until(
+                probes.notification, deadline=deadline, what="no SNS notification for the run"
+            )
+            stage.detail = message["subject"]
+        with self.log.stage("instance stop"):
+            wait_until(
+                lambda: probes.instance_stopped(name),
+                deadline=deadline,
+                what="notebook instance did not stop",
+            )
+
+    def parameter(self, name: str, default: str) -> str:
+        return self.options.parameters.get(name, default)
+
+    def summary(self) -> dict[str, Any]:
+        return readback.summary(self.probes, self.log)
+
+
+def deploy_outputs(
+    site: Site, stack: str, parameters: dict[str, str]
+) -> tuple[dict[str, str], list[str]]:
+    """Deploy the stack; return its outputs and the ones computed from the template.
+
+    An emulator may deploy the stack yet report fewer outputs than the template declares
+    (deploy_stack then refuses); those are evaluated from the template against the stack.
+    """
+    try:
+        return deploy_stack(site, stack, parameters, poll_seconds=0.2), []
+    except MissingOutputsError:
+        pass
+    reported = stack_outputs(site.client("cloudformation"), stack)
+    declared = declared_outputs(site, stack, template=load_template())
+    computed = sorted(set(declared) - set(reported))
+    return {**declared, **reported}, computed
+
+
+def twin_config(options: E2EOptions, sandbox: Path) -> TwinConfig:
+    """The twin for e2e: the instance's python is this venv's, with the speech engine chosen."""
+    return TwinConfig(
+        lambda_retry_delays=options.lambda_retry_delays,
+        sagemaker=NotebookHostConfig(
+            sandbox_root=sandbox,
+            extra_env={
+                "ASR_PYTHON": sys.executable,
+                "ASR_ENGINE_LABEL": f"twin:{options.engine}",
+                "ASR_POLL_INTERVAL": "1",
+                "HF_HUB_OFFLINE": "1",
+            },
+        ),
+        transcribe=TranscribeConfig(engine=options.engine),
+    )
+
+
+@contextmanager
+def open_site(options: E2EOptions, log: StageLog) -> Iterator[Site]:
+    """The site TWIN names: LocalStack beside the twin's container, once both answer (else
+    BackendUnavailable, one line), or an embedded twin started here and stopped after."""
+    backend = get_backend()
+    if backend.name == "localstack":
+        site = LocalStackSite.connect()
+        log.out(f"[twin] {site.description}")
+        yield site
+        return
+    if backend.name != "embedded":
+        raise TwinConfigError(
+            f"make e2e runs on TWIN=embedded or TWIN=localstack, not TWIN={backend.name}"
+        )
+    with log.stage("start twin"):
+        twin = build_twin(twin_config(options, options.runs_dir / "sandbox")).start()
+    try:
+        yield EmbeddedSite(twin)
+    finally:
+        twin.stop()
+
+
+def run_chain(site: Site | Twin, options: E2EOptions, log: StageLog) -> dict[str, Any]:
+    """Deploy, upload, fire, follow and read back on a site (a started Twin: the embedded
+    site); return the run summary."""
+    chain = ChainRun(EmbeddedSite(site) if isinstance(site, Twin) else site, options, log)
+    try:
+        chain.deploy()
+        chain.upload_corpus()
+        chain.fire_schedule()
+        chain.follow()
+    except Exception as exc:
+        summary = chain.summary() if chain.outputs else {"run_id": None, "stages": log.as_dict()}
+        summary["error"] = str(exc)
+        return summary
+    return chain.summary()

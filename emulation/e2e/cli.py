@@ -1,0 +1,74 @@
+"""``python -m emulation e2e`` (``make e2e``): run the chain once and print what came of it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from emulation.core.backends import BackendUnavailable
+from emulation.core.errors import TwinConfigError
+from emulation.e2e.chain import DEFAULT_CORPUS, E2EOptions, open_site, run_chain
+from emulation.e2e.report import print_report, succeeded, write_summary
+from emulation.e2e.stages import StageLog
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--corpus",
+        type=Path,
+        default=DEFAULT_CORPUS,
+        help="folder of audio files, each with a same-stem .txt reference (default: the sample)",
+    )
+    parser.add_argument(
+        "--stack",
+        default=E2EOptions.stack,
+        help=f"CloudFormation stack to deploy the template as (default: {E2EOptions.stack})",
+    )
+    parser.add_argument(
+        "--engine",
+        default=E2EOptions.engine,
+        help="the twin's speech engine (TWIN=embedded; the twin's container chooses its own)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=E2EOptions.timeout,
+        help="seconds the chain may take after the schedule fires (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--runs-dir",
+        type=Path,
+        default=E2EOptions.runs_dir,
+        help="where runs/<run_id>/summary.json and the report go (default: ./runs)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    options = E2EOptions(
+        corpus=args.corpus.resolve(),
+        stack=args.stack,
+        engine=args.engine,
+        timeout=args.timeout,
+        runs_dir=args.runs_dir.resolve(),
+    )
+    console = Console(highlight=False)
+    log = StageLog(lambda line: console.print(line, markup=False))
+    started = time.monotonic()
+    try:
+        with open_site(options, log) as site:
+            summary = run_chain(site, options, log)
+    except (BackendUnavailable, TwinConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    summary["total_seconds"] = round(time.monotonic() - started, 3)
+    print_report(summary, console)
+    path = write_summary(summary, options.runs_dir)
+    report = path.parent / "report.html"
+    if report.exists():
+        console.print(f"report: {report}", markup=False)
+    print(path)
+    return 0 if succeeded(summary) else 1

@@ -1,0 +1,62 @@
+"""What `make e2e` shows and keeps: the per-file table, the corpus WER and the notification on
+the console; the run summary, the report, the executed notebook and the instance log under
+``runs/<run_id>/``."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+
+def print_report(summary: dict[str, Any], out: Any) -> None:
+    """The per-file scores table, the corpus WER with its interval and the notification text."""
+    from rich.table import Table
+
+    table = Table(title=f"run {summary.get('run_id')}")
+    for column in ("file", "status", "error"):
+        table.add_column(column, overflow="fold")
+    for column in ("WER", "ref words", "S", "D", "I"):
+        table.add_column(column, justify="right")
+    for f in summary.get("files", []):
+        wer = "" if f["wer"] is None else f"{100 * f['wer']:.1f}%"
+        counts = ("ref_words", "substitutions", "deletions", "insertions")
+        table.add_row(
+            f["file"],
+            f["status"],
+            f["error"] or "",
+            wer,
+            *("" if f[k] is None else str(f[k]) for k in counts),
+        )
+    out.print(table)
+    wer = summary.get("corpus_wer")
+    if wer is not None:
+        out.print(
+            f"corpus WER {100 * wer:.2f}% "
+            f"(95% CI {100 * summary['ci_low']:.2f}% to {100 * summary['ci_high']:.2f}%)"
+        )
+    for note in summary.get("notifications", []):
+        out.print(
+            f"\nnotification: {note['subject']}\n{note['message']}", markup=False, soft_wrap=True
+        )
+    if summary.get("error"):
+        out.print(f"[bold red]e2e failed:[/] {summary['error']}")
+
+
+def write_summary(summary: dict[str, Any], runs_dir: Path) -> Path:
+    """``runs/<run_id>/summary.json`` plus the instance log and the report files beside it."""
+    name = summary.get("run_id") or time.strftime("failed-%Y%m%dT%H%M%SZ", time.gmtime())
+    path = runs_dir / name / "summary.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    summary = dict(summary)
+    (path.parent / "instance.log").write_text(summary.pop("instance_log", ""), encoding="utf-8")
+    for file_name, body in summary.pop("report_files", {}).items():
+        (path.parent / file_name).write_bytes(body)
+    path.write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
+    return path
+
+
+def succeeded(summary: dict[str, Any]) -> bool:
+    stages_ok = all(s["status"] == "ok" for s in summary["stages"].values())
+    return stages_ok and not summary.get("error") and summary.get("status") != "FAILED"

@@ -1,0 +1,126 @@
+"""Settings of the notebook-instance host, and the sandbox standing in for an instance's disk."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from emulation.core.errors import TwinConfigError
+
+# AWS's documented limit on one lifecycle hook (CreateNotebookInstanceLifecycleConfig).
+AWS_HOOK_LIMIT_SECONDS = 300.0
+# What a hook's PATH holds after the venv's bin dir (AWS documents /sbin:bin:/usr/sbin:/usr/bin).
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# Set in every process an instance starts, so the host finds processes that left its session
+# (Jupyter kernels start in a new session, for example).
+RUN_MARKER_ENV = "TWIN_NOTEBOOK_RUN"
+# Where hooks run: "process" (a local process group in a sandbox folder) or "container" (the
+# notebook-instance container of docker-compose.yml, through `docker exec`).
+RUNNERS = ("process", "container")
+DEFAULT_NOTEBOOK_CONTAINER = "asr-monitor-notebook-instance"
+
+
+@dataclass(frozen=True)
+class NotebookHostConfig:
+    """How the twin hosts notebook instances.
+
+    hook_limit_seconds   AWS kills a lifecycle hook (the script itself) after 5 minutes.
+    max_run_seconds      the watchdog stops an instance running longer than this (None: never).
+    pending_seconds      time in Pending before the OnStart hook starts (provisioning).
+    stopping_seconds     time in Stopping before the instance's processes are ended. It lets a
+                         StopNotebookInstance call made by the instance itself return first
+                         (`aws` exits about 0.15 s after the call; AWS takes a minute or more).
+    updating_seconds     time in Updating after UpdateNotebookInstance, before Stopped.
+    stop_grace_seconds   SIGTERM, then SIGKILL after this long.
+    extra_env            added last to the environment of the hook (and all it starts).
+    python_bin_dir       first on the hook's PATH, so `aws`, `python`, `papermill` are the venv's.
+    runner               "process": the hook runs here, in the sandbox; "container": it runs in
+                         `container` (docker exec ... notebook-instance run-hook), and a stop
+                         restarts that container (docker restart -t <stop_grace_seconds>). The
+                         container is the instance's machine: it hosts one instance at a time.
+    container            the notebook-instance container (runner "container").
+    docker               the Docker CLI (runner "container").
+    aws_env              where the host's own AWS calls go (the hook's output to CloudWatch
+                         Logs): a backend's client_env. None: the twin's own moto, in-process.
+    """
+
+    sandbox_root: Path
+    hook_limit_seconds: float = AWS_HOOK_LIMIT_SECONDS
+    max_run_seconds: float | None = 2 * 3600.0
+    pending_seconds: float = 0.2
+    stopping_seconds: float = 1.0
+    updating_seconds: float = 0.2
+    stop_grace_seconds: float = 5.0
+    extra_env: dict[str, str] = field(default_factory=dict)
+    python_bin_dir: str = os.path.dirname(sys.executable)
+    runner: str = "process"
+    container: str = DEFAULT_NOTEBOOK_CONTAINER
+    docker: str = "docker"
+    aws_env: dict[str, str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.runner not in RUNNERS:
+            raise TwinConfigError(
+                f"NotebookHostConfig.runner: unknown runner {self.runner!r} "
+                f"(choose one of {', '.join(RUNNERS)})"
+            )
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """One instance's stand-in for "/": the ML storage volume, the metadata file, its logs.
+
+    The layout mirrors a real instance, and the hook finds it through environment variables
+    (SAGEMAKER_HOME, NOTEBOOK_METADATA_FILE) whose defaults are the real paths.
+    """
+
+    root: Path
+
+    @property
+    def sagemaker_home(self) -> Path:
+        return self.root / "home" / "ec2-user" / "SageMaker"
+
+    @property
+    def metadata_file(self) -> Path:
+        return self.root / "opt" / "ml" / "metadata" / "resource-metadata.json"
+
+    @property
+    def tmp(self) -> Path:
+        return self.root / "tmp"
+
+    @property
+    def home(self) -> Path:
+        """Root's home: hooks run as root, and the host's own ~/.aws must not leak in."""
+        return self.root / "root"
+
+    @property
+    def on_start_log(self) -> Path:
+        """The file behind log stream <name>/LifecycleConfigOnStart."""
+        return self.root / "var" / "log" / "lifecycle-config" / "LifecycleConfigOnStart.log"
+
+    def prepare(self, resource_arn: str, resource_name: str) -> None:
+        """Create the folders and write the metadata file as AWS does at every start."""
+        for folder in (self.sagemaker_home, self.metadata_file.parent, self.tmp, self.home):
+            folder.mkdir(parents=True, exist_ok=True)
+        self.on_start_log.parent.mkdir(parents=True, exist_ok=True)
+        metadata = {"ResourceArn": resource_arn, "ResourceName": resource_name}
+        self.metadata_file.write_text(json.dumps(metadata), encoding="utf-8")
+
+    def env(
+        self, config: NotebookHostConfig, twin_env: dict[str, str], run_marker: str
+    ) -> dict[str, str]:
+        """The hook's whole environment, built from scratch so nothing leaks in from the host."""
+        return {
+            "PATH": f"{config.python_bin_dir}:{SYSTEM_PATH}",
+            "HOME": str(self.home),
+            "TMPDIR": str(self.tmp),
+            "LANG": "C.UTF-8",
+            **twin_env,
+            "SAGEMAKER_HOME": str(self.sagemaker_home),
+            "NOTEBOOK_METADATA_FILE": str(self.metadata_file),
+            RUN_MARKER_ENV: run_marker,
+            **config.extra_env,
+        }

@@ -1,0 +1,52 @@
+"""A lifecycle hook to run, and what a runner must offer for one start of an instance.
+
+Both runners give the host the same small interface: launch the hook, wait for it within AWS's
+limit, list what still runs, end all of it. The host's state machine (Pending -> InService |
+Failed, Stopping -> Stopped) is therefore the same for both:
+
+    process    a local process group in the instance's sandbox folder (processes.py)
+    container  the notebook-instance container, through `docker exec` (container.py)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from emulation.core.errors import EmulationError
+
+
+class HookRunnerError(EmulationError):
+    """A runner could not run or end a hook (named, with why)."""
+
+
+@dataclass(frozen=True)
+class Hook:
+    """One OnStart hook to run, with everything either runner needs."""
+
+    script: Path  # the script file (AWS writes it to /tmp/OnStart_<...> and executes it)
+    instance_name: str
+    instance_arn: str
+    cwd: Path  # the instance's "/" (process runner)
+    env: dict[str, str]  # the whole environment of a local hook (process runner)
+    log: Path  # the file behind the LifecycleConfigOnStart log stream
+    limit_seconds: float  # AWS fails a hook that runs longer
+
+
+class HookGroup(Protocol):
+    """What one start of an instance runs: the hook and everything it starts."""
+
+    marker: str
+
+    def launch(self, hook: Hook) -> None: ...
+
+    def wait(self) -> int | None:
+        """The hook's exit status; None when it ran past its limit (it is stopped then)."""
+        ...
+
+    def alive(self) -> list[int]: ...
+
+    def end(self, grace_seconds: float) -> None:
+        """End everything the start ran: SIGTERM, then SIGKILL after ``grace_seconds``."""
+        ...

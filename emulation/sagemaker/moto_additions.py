@@ -1,0 +1,184 @@
+"""What moto's SageMaker lacks, written against its state models (and two missing handlers).
+
+moto 5.2.5 has no UpdateNotebookInstance and no ListNotebookInstanceLifecycleConfigs (both end
+in NotImplementedError), never reports FailureReason, and accepts hooks of any length. The
+handlers added here only parse parameters and call the backend, like moto's own.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from moto.core.responses import ActionResult, EmptyResult
+from moto.sagemaker.exceptions import ValidationError
+from moto.sagemaker.models import FakeSageMakerNotebookInstanceLifecycleConfig
+from moto.utilities.paginator import paginate
+
+from emulation.sagemaker.messages import config_missing, hook_too_long
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from moto.sagemaker.models import FakeSagemakerNotebookInstance, SageMakerModelBackend
+    from moto.sagemaker.responses import SageMakerResponse
+
+HOOK_MAX_CHARS = 16384
+PAGINATION_MODEL = {
+    "list_notebook_instance_lifecycle_configs": {
+        "input_token": "next_token",
+        "limit_key": "max_results",
+        "limit_default": 100,
+        "unique_attribute": "arn",
+    }
+}
+SORT_KEYS = {
+    "Name": lambda config: config.notebook_instance_lifecycle_config_name,
+    "CreationTime": lambda config: config.creation_time,
+    "LastModifiedTime": lambda config: config.last_modified_time,
+}
+
+
+@paginate(pagination_model=PAGINATION_MODEL)
+def list_notebook_instance_lifecycle_configs(
+    self: SageMakerModelBackend,
+    sort_by: str = "CreationTime",
+    sort_order: str = "Ascending",
+    name_contains: str | None = None,
+) -> list[FakeSageMakerNotebookInstanceLifecycleConfig]:
+    """Backend method: filter by name, sort (AWS's default is CreationTime), paginate."""
+    if sort_by not in SORT_KEYS:
+        raise ValidationError(
+            f"Value '{sort_by}' at 'sortBy' failed to satisfy constraint: Member must satisfy "
+            f"enum value set: [{', '.join(SORT_KEYS)}]"
+        )
+    configs = [
+        config
+        for name, config in self.notebook_instance_lifecycle_configurations.items()
+        if not name_contains or name_contains in name
+    ]
+    return sorted(configs, key=SORT_KEYS[sort_by], reverse=sort_order == "Descending")
+
+
+def list_notebook_instance_lifecycle_configs_handler(self: SageMakerResponse) -> ActionResult:
+    configs, next_token = self.sagemaker_backend.list_notebook_instance_lifecycle_configs(
+        sort_by=self._get_param("SortBy", "CreationTime"),
+        sort_order=self._get_param("SortOrder", "Ascending"),
+        name_contains=self._get_param("NameContains"),
+        max_results=self._get_param("MaxResults"),
+        next_token=self._get_param("NextToken"),
+    )
+    summaries = [
+        {
+            "NotebookInstanceLifecycleConfigName": config.notebook_instance_lifecycle_config_name,
+            "NotebookInstanceLifecycleConfigArn": config.arn,
+            "CreationTime": config.creation_time,
+            "LastModifiedTime": config.last_modified_time,
+        }
+        for config in configs
+    ]
+    return ActionResult({"NotebookInstanceLifecycleConfigs": summaries, "NextToken": next_token})
+
+
+def update_notebook_instance_handler(self: SageMakerResponse) -> ActionResult:
+    self.sagemaker_backend.update_notebook_instance(
+        notebook_instance_name=self._get_param("NotebookInstanceName"),
+        instance_type=self._get_param("InstanceType"),
+        role_arn=self._get_param("RoleArn"),
+        lifecycle_config_name=self._get_param("LifecycleConfigName"),
+        disassociate_lifecycle_config=self._get_param("DisassociateLifecycleConfig"),
+        volume_size_in_gb=self._get_param("VolumeSizeInGB"),
+        default_code_repository=self._get_param("DefaultCodeRepository"),
+        additional_code_repositories=self._get_param("AdditionalCodeRepositories"),
+        disassociate_default_code_repository=self._get_param("DisassociateDefaultCodeRepository"),
+        disassociate_additional_code_repositories=self._get_param(
+            "DisassociateAdditionalCodeRepositories"
+        ),
+        root_access=self._get_param("RootAccess"),
+    )
+    return EmptyResult()
+
+
+def apply_update(
+    backend: SageMakerModelBackend,
+    instance: FakeSagemakerNotebookInstance,
+    *,
+    instance_type: str | None = None,
+    role_arn: str | None = None,
+    lifecycle_config_name: str | None = None,
+    disassociate_lifecycle_config: bool | None = None,
+    volume_size_in_gb: int | None = None,
+    default_code_repository: str | None = None,
+    additional_code_repositories: list[str] | None = None,
+    disassociate_default_code_repository: bool | None = None,
+    disassociate_additional_code_repositories: bool | None = None,
+    root_access: str | None = None,
+) -> None:
+    """Validate every change first, then write them to the instance's model."""
+    if lifecycle_config_name and (
+        lifecycle_config_name not in backend.notebook_instance_lifecycle_configurations
+    ):
+        raise ValidationError(config_missing(lifecycle_config_arn(backend, lifecycle_config_name)))
+    if instance_type is not None:
+        instance.validate_instance_type(instance_type)
+        instance.instance_type = instance_type
+    if volume_size_in_gb is not None:
+        instance.validate_volume_size_in_gb(volume_size_in_gb)
+        instance.volume_size_in_gb = volume_size_in_gb
+    if role_arn is not None:
+        instance.role_arn = role_arn
+    if lifecycle_config_name:
+        instance.lifecycle_config_name = lifecycle_config_name
+    if disassociate_lifecycle_config:
+        instance.lifecycle_config_name = None
+    if default_code_repository is not None:
+        instance.default_code_repository = default_code_repository
+    if disassociate_default_code_repository:
+        instance.default_code_repository = None
+    if additional_code_repositories is not None:
+        instance.additional_code_repositories = additional_code_repositories
+    if disassociate_additional_code_repositories:
+        instance.additional_code_repositories = None
+    if root_access is not None:
+        instance.root_access = root_access
+
+
+def with_failure_reason(
+    to_dict: Callable[[FakeSagemakerNotebookInstance], dict[str, Any]],
+) -> Callable[[FakeSagemakerNotebookInstance], dict[str, Any]]:
+    """DescribeNotebookInstance reports FailureReason while an instance is Failed."""
+
+    def described(instance: FakeSagemakerNotebookInstance) -> dict[str, Any]:
+        description = to_dict(instance)
+        reason = getattr(instance, "failure_reason", None)
+        if reason:
+            description["FailureReason"] = reason
+        return description
+
+    return described
+
+
+def with_hook_length_check(create: Callable[..., Any]) -> Callable[..., Any]:
+    """AWS refuses a hook longer than 16384 characters; moto stores anything."""
+
+    def create_checked(
+        backend: SageMakerModelBackend,
+        notebook_instance_lifecycle_config_name: str,
+        on_create: list[dict[str, str]] | None,
+        on_start: list[dict[str, str]] | None,
+    ) -> Any:
+        for hooks, location in ((on_create, "onCreate"), (on_start, "onStart")):
+            for position, hook in enumerate(hooks or [], start=1):
+                content = hook.get("Content") or ""
+                if len(content) > HOOK_MAX_CHARS:
+                    raise ValidationError(
+                        hook_too_long(f"{location}.{position}.member.content", len(content))
+                    )
+        return create(backend, notebook_instance_lifecycle_config_name, on_create, on_start)
+
+    return create_checked
+
+
+def lifecycle_config_arn(backend: SageMakerModelBackend, name: str) -> str:
+    return FakeSageMakerNotebookInstanceLifecycleConfig.arn_formatter(
+        name, backend.account_id, backend.region_name
+    )

@@ -1,0 +1,2 @@
+"""Amazon Transcribe: moto's API with real offline speech engines behind it
+(``service.TranscribeService``)."""

@@ -1,0 +1,93 @@
+"""Transcribe's S3 side: read the media a job names, write its transcript where AWS would.
+
+It goes through an S3 endpoint with boto3 (the twin's, or the backend's that holds the buckets),
+as Transcribe reads and writes your buckets, so bucket and key semantics (and failures) are
+S3's own. Failures become `JobFailure`s with
+Transcribe's FailureReason.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from emulation.transcribe.audio import TOO_LARGE
+from emulation.transcribe.errors import JobFailure
+from emulation.transcribe.output import OutputLocation
+
+MEDIA_NOT_FOUND = (
+    "The URI that you provided doesn't point to an S3 object that you have access to. "
+    "Make sure that the object exists and try your request again."
+)
+# Twin wording: AWS's text for an unwritable output bucket is not documented.
+OUTPUT_NOT_WRITABLE = (
+    "The S3 bucket that you specified for output doesn't exist or Amazon Transcribe "
+    "can't write to it."
+)
+
+
+@dataclass(frozen=True)
+class S3Location:
+    bucket: str
+    key: str
+
+
+def parse_media_uri(uri: str) -> S3Location | None:
+    """s3://b/k and the https forms Transcribe accepts (path-style and virtual-hosted)."""
+    parsed = urllib.parse.urlsplit(uri)
+    if parsed.scheme == "s3":
+        key = parsed.path.lstrip("/")
+        return S3Location(parsed.netloc, key) if parsed.netloc and key else None
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        return None
+    host, path = parsed.hostname, urllib.parse.unquote(parsed.path.lstrip("/"))
+    if host.startswith(("s3.", "s3-")) and host.endswith(".amazonaws.com"):
+        bucket, _, key = path.partition("/")
+    elif ".s3." in host or ".s3-" in host:
+        bucket, key = host.split(".s3", 1)[0], path
+    else:
+        return None
+    return S3Location(bucket, key) if bucket and key else None
+
+
+class Storage:
+    def __init__(self, s3: Any, max_media_bytes: int) -> None:
+        self._s3 = s3
+        self.max_media_bytes = max_media_bytes
+
+    def read_media(self, uri: str, job_name: str) -> bytes:
+        location = parse_media_uri(uri)
+        if location is None:
+            raise JobFailure(job_name, MEDIA_NOT_FOUND)
+        try:
+            response = self._s3.get_object(Bucket=location.bucket, Key=location.key)
+        except (ClientError, BotoCoreError) as exc:
+            raise JobFailure(job_name, MEDIA_NOT_FOUND) from exc
+        if response["ContentLength"] > self.max_media_bytes:
+            response["Body"].close()
+            raise JobFailure(job_name, TOO_LARGE)
+        return response["Body"].read()
+
+    def write_transcript(
+        self, location: OutputLocation, document: dict[str, Any], *, service_bucket: bool
+    ) -> None:
+        """Write the JSON; the service-managed bucket is created on first use."""
+        body = json.dumps(document, ensure_ascii=False).encode("utf-8")
+        try:
+            if service_bucket:
+                self._ensure_bucket(location.bucket)
+            self._s3.put_object(
+                Bucket=location.bucket, Key=location.key, Body=body, ContentType="application/json"
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise JobFailure(document["jobName"], OUTPUT_NOT_WRITABLE) from exc
+
+    def _ensure_bucket(self, bucket: str) -> None:
+        try:
+            self._s3.head_bucket(Bucket=bucket)
+        except ClientError:
+            self._s3.create_bucket(Bucket=bucket)

@@ -1,0 +1,104 @@
+"""The whole chain on the twin: schedule -> starter -> instance -> notebook -> ingest -> SNS.
+
+Each test deploys the real template, uploads a corpus, fires the schedule and asserts only on
+what is read back afterwards. TWIN picks the site (tests/e2e/conftest.py); each test deploys a
+stack of its own, since LocalStack's stacks outlive a test.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+
+from emulation.e2e.chain import DEFAULT_CORPUS, E2EOptions, run_chain
+from emulation.e2e.stages import StageLog
+
+pytestmark = [pytest.mark.e2e, pytest.mark.speech]
+
+
+def chain(site, corpus: Path, upload_prefix: str | None = None, **parameters: str) -> dict:
+    options = E2EOptions(
+        corpus=corpus,
+        stack=f"e2e-{uuid.uuid4().hex[:8]}",
+        # LocalStack pulls the Lambda runtime image on the first invoke.
+        timeout=900 if site.name == "localstack" else 300,
+        parameters=parameters,
+        upload_prefix=upload_prefix,
+    )
+    return run_chain(site, options, StageLog(print))
+
+
+def audio_files(corpus: Path) -> list[str]:
+    return sorted(p.name for p in corpus.iterdir() if p.suffix != ".txt")
+
+
+def test_sample_corpus_runs_end_to_end(site):
+    summary = chain(site, DEFAULT_CORPUS)
+
+    assert summary.get("error") is None, summary.get("error")
+    assert all(stage["status"] == "ok" for stage in summary["stages"].values())
+    inputs = audio_files(DEFAULT_CORPUS)
+    file_items = [i for i in summary["dynamodb_items"] if i["sk"].startswith("FILE#")]
+    assert sorted(i["file"] for i in file_items) == inputs
+    assert [f["status"] for f in summary["files"]] == ["ok"] * len(inputs)
+
+    scored = summary["files"]
+    errors = sum(f["substitutions"] + f["deletions"] + f["insertions"] for f in scored)
+    csv_wer = errors / sum(f["ref_words"] for f in scored)
+    assert summary["corpus_wer"] == pytest.approx(csv_wer)
+    assert csv_wer < 0.35, "the twin's engine should transcribe espeak speech reasonably"
+
+    [note] = summary["notifications"]
+    assert note["attributes"]["run_id"] == summary["run_id"]
+    assert note["attributes"]["status"] == "OK"
+    assert f"{100 * csv_wer:.2f}%" in note["subject"]
+
+    assert summary["instance_status"] == "Stopped"
+    assert f"reports/{summary['run_id']}/transcribe_and_score.ipynb" in summary["report_keys"]
+    assert f"reports/{summary['run_id']}/report.html" in summary["report_keys"]
+
+
+def test_unreadable_audio_and_missing_reference_are_failed_rows(site, tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for clip in sorted(DEFAULT_CORPUS.glob("*.wav"))[:2]:
+        shutil.copy(clip, corpus)
+        shutil.copy(clip.with_suffix(".txt"), corpus)
+    (corpus / "garbled.wav").write_bytes(b"RIFF\x00\x00not really audio" * 50)
+    (corpus / "garbled.txt").write_text("this file cannot be decoded\n")
+    shutil.copy(sorted(DEFAULT_CORPUS.glob("*.wav"))[2], corpus / "no_reference.wav")
+
+    summary = chain(site, corpus)
+
+    assert summary.get("error") is None, summary.get("error")
+    rows = {f["file"]: f for f in summary["files"]}
+    assert sorted(rows) == audio_files(corpus)
+    assert rows["garbled.wav"]["status"] == "failed"
+    assert "transcription failed" in rows["garbled.wav"]["error"]
+    assert rows["no_reference.wav"]["status"] == "failed"
+    assert "missing reference" in rows["no_reference.wav"]["error"]
+    assert sum(r["status"] == "ok" for r in rows.values()) == 2
+    items = {i["file"]: i for i in summary["dynamodb_items"] if i["sk"].startswith("FILE#")}
+    assert items["garbled.wav"]["status"] == "failed"
+    assert items["no_reference.wav"]["error"] == rows["no_reference.wav"]["error"]
+    [note] = summary["notifications"]
+    assert "garbled.wav" in note["message"] and "no_reference.wav" in note["message"]
+    assert summary["instance_status"] == "Stopped"
+
+
+def test_failing_notebook_still_stops_the_instance_and_sends_failed(site):
+    # The stack reads a prefix with nothing under it: corpus discovery raises CorpusError.
+    summary = chain(site, DEFAULT_CORPUS, upload_prefix="corpus/", CorpusPrefix="nothing-here/")
+
+    assert summary["instance_status"] == "Stopped"
+    [note] = summary["notifications"]
+    assert note["attributes"]["status"] == "FAILED"
+    assert "FAILED" in note["subject"]
+    assert re.search(r"CorpusError", note["message"])
+    [row] = summary["files"]
+    assert row["status"] == "failed" and "CorpusError" in row["error"]
+    assert f"reports/{summary['run_id']}/transcribe_and_score.ipynb" in summary["report_keys"]
