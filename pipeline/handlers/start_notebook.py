@@ -15,7 +15,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from pipeline.errors import ConfigurationError
+from pipeline.errors import ConfigurationError, error_code
 from pipeline.handlers import configure_logging
 
 LOG = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ def _describe(name: str, client: Any) -> dict[str, Any]:
     try:
         return client.describe_notebook_instance(NotebookInstanceName=name)
     except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ValidationException":  # AWS says "RecordNotFound"
+        if error_code(exc) == "ValidationException":  # AWS says "RecordNotFound"
             message = exc.response["Error"].get("Message", "")
             raise ConfigurationError(
                 f"notebook instance {name!r} cannot be described: {message}"
@@ -71,7 +71,7 @@ def start_instance(name: str, client: Any) -> dict[str, str]:
     try:
         client.start_notebook_instance(NotebookInstanceName=name)
     except ClientError as exc:
-        if exc.response["Error"]["Code"] != "ValidationException":
+        if error_code(exc) != "ValidationException":
             raise
         # The state moved between describe and start (someone else started or deleted it).
         try:
