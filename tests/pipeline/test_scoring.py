@@ -76,6 +76,39 @@ def test_english_drops_the_lone_symbols_upstream_leaves_behind():
     assert get_normalizer("english")("...") == ""
 
 
+@pytest.mark.parametrize(
+    ("typed", "recognized"),
+    [
+        ("I don’t know what it’s for", "I don't know what it's for"),  # typographic apostrophe
+        ("“Yes,” she said", '"Yes," she said'),
+        ("twenty–one", "twenty-one"),  # en dash
+        ("well—maybe", "well, maybe"),  # em dash between words
+        ("ten o'clock", "10 o'clock"),
+        ("five o’clock", "5 o'clock"),
+        ("fifty cents", "50¢"),
+        ("at 3 p.m.", "at 3 pm"),
+        ("6 A.M.", "6am"),
+    ],
+)
+def test_equal_text_in_another_typed_form_scores_no_error(typed, recognized):
+    """Conventions people trip on, folded before Whisper's normalizer (issue 13)."""
+    assert score_file(typed, recognized).wer == 0.0
+
+
+def test_upstream_alone_would_count_the_typographic_apostrophe_as_errors():
+    """Why the folding exists: Whisper's normalizer splits "don’t" but expands "don't"."""
+    upstream = EnglishTextNormalizer()
+    assert upstream("I don’t know what it’s for") != upstream("I don't know what it's for")
+    assert upstream("ten o'clock") == "100 clock"  # the "o" read as a zero
+    assert score_file("I don’t know what it’s for", "I don't know what it's for").errors == 0
+
+
+def test_folding_leaves_the_leaderboard_convention_alone_elsewhere():
+    english = get_normalizer("english")
+    assert english("O'Brien paid $5") == EnglishTextNormalizer()("O'Brien paid $5")
+    assert english("it is five dollars ten percent") == "it is $5 10%"
+
+
 # --- measures -----------------------------------------------------------------------------------
 
 
