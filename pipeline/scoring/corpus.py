@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 DEFAULT_RESAMPLES = 1000
@@ -61,18 +61,36 @@ def corpus_wer(
     if n == 1:
         return CorpusWer(point, point, point, 1, total_errors, total_refs, 0, confidence)
 
-    resamples = max(MIN_RESAMPLES, min(resamples, MAX_BOOTSTRAP_DRAWS // n))
+    low, high, resamples = bootstrap_ratio(errors, refs, confidence, resamples, seed)
+    return CorpusWer(point, low, high, n, total_errors, total_refs, resamples, confidence)
+
+
+def bootstrap_ratio(
+    numerators: Sequence[float],
+    denominators: Sequence[float],
+    confidence: float,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+) -> tuple[float, float, int]:
+    """Percentile interval of ``sum(numerators) / sum(denominators)`` over files resampled with
+    replacement; returns (low, high, resamples used).
+
+    One statistic serves both questions asked of a run: corpus WER (errors over reference
+    words) and the paired change between two runs on the same files (error differences over
+    reference words). A seeded RNG keeps it reproducible, so the notebook and the ingest Lambda
+    give the same interval; both ends are rounded outwards so it is never narrower than asked.
+    """
+    n = len(numerators)
+    resamples = max(MIN_RESAMPLES, min(resamples, MAX_BOOTSTRAP_DRAWS // max(n, 1)))
     rng = random.Random(seed)
     indices = range(n)
     estimates = []
     for _ in range(resamples):
         sample = rng.choices(indices, k=n)
-        sample_refs = sum(map(refs.__getitem__, sample))
-        if sample_refs:
-            estimates.append(sum(map(errors.__getitem__, sample)) / sample_refs)
+        sample_denominator = sum(map(denominators.__getitem__, sample))
+        if sample_denominator:
+            estimates.append(sum(map(numerators.__getitem__, sample)) / sample_denominator)
     estimates.sort()
     tail = (1 - confidence) / 2
     last = len(estimates) - 1
-    low = estimates[math.floor(tail * last)]
-    high = estimates[math.ceil((1 - tail) * last)]
-    return CorpusWer(point, low, high, n, total_errors, total_refs, resamples, confidence)
+    return estimates[math.floor(tail * last)], estimates[math.ceil((1 - tail) * last)], resamples
