@@ -8,8 +8,9 @@ CORPUS ?= corpus/sample
 TWIN ?= embedded
 STACK ?= asr-monitor
 APT_PACKAGES := espeak-ng sox
-# Human speech for the engine tests; optional, the tests that need it skip without it.
-APT_OPTIONAL := pocketsphinx-testdata
+# Optional: the tests that need them skip and say why. Human speech for the engine tests;
+# a real browser (and its driver) for the report test.
+APT_OPTIONAL := pocketsphinx-testdata chromium chromium-driver
 export HF_HUB_OFFLINE := 1
 
 .PHONY: install apt-deps lint test e2e twin twin-up twin-down deploy deploy-dry-run destroy bench corpus clean

@@ -270,7 +270,8 @@ def get_item(table_name: str, pk: str, sk: str, dynamodb_client: Any) -> Item | 
     return None if item is None else deserialize_item(item)
 
 
-def _query(dynamodb_client: Any, **kwargs: Any) -> Iterator[Item]:
+def query_items(dynamodb_client: Any, **kwargs: Any) -> Iterator[Item]:
+    """Every item a Query returns (all pages), decoded; ``kwargs`` are Query's parameters."""
     paginator = dynamodb_client.get_paginator("query")
     for page in paginator.paginate(**kwargs):
         for item in page.get("Items", []):
@@ -282,7 +283,7 @@ def previous_summary(table_name: str, run_id: str, dynamodb_client: Any) -> Item
 
     Run ids sort by time, so "before" is ``gsi1sk < run_id`` on the CORPUS history.
     """
-    summaries = _query(
+    summaries = query_items(
         dynamodb_client,
         TableName=table_name,
         IndexName=HISTORY_INDEX,
@@ -296,7 +297,7 @@ def previous_summary(table_name: str, run_id: str, dynamodb_client: Any) -> Item
 
 def run_items(table_name: str, run_id: str, dynamodb_client: Any) -> Iterator[Item]:
     """Every item of one run: its files, its summary and its notification marker."""
-    return _query(
+    return query_items(
         dynamodb_client,
         TableName=table_name,
         KeyConditionExpression="pk = :pk",
@@ -307,7 +308,7 @@ def run_items(table_name: str, run_id: str, dynamodb_client: Any) -> Iterator[It
 
 def run_file_items(table_name: str, run_id: str, dynamodb_client: Any) -> Iterator[Item]:
     """Every file item of one run, in file order."""
-    return _query(
+    return query_items(
         dynamodb_client,
         TableName=table_name,
         KeyConditionExpression="pk = :pk AND begins_with(sk, :file)",

@@ -62,6 +62,35 @@ def _alignment(words: jiwer.WordOutput) -> str:
     return "\n".join(line.rstrip() for line in body.splitlines()).rstrip("\n")
 
 
+# One aligned position: the operation (equal, substitute, delete, insert) and the two words
+# ("" where a side has none).
+AlignedWord = tuple[str, str, str]
+_MARKS = {"equal": "equal", "substitute": "S", "delete": "D", "insert": "I"}
+
+
+def aligned_words(
+    reference: str, hypothesis: str, normalizer: str = DEFAULT_NORMALIZER
+) -> list[AlignedWord]:
+    """The word alignment as positions, for a report that lays it out in columns: the same
+    normalization and alignment as ``score_file``."""
+    ref = _normalized(reference, normalizer)
+    hyp = _normalized(hypothesis, normalizer)
+    if not ref:
+        return [("I", "", word) for word in hyp.split()]
+    words = jiwer.process_words(ref, hyp)
+    refs, hyps = words.references[0], words.hypotheses[0]
+    positions: list[AlignedWord] = []
+    for chunk in words.alignments[0]:
+        mark = _MARKS[chunk.type]
+        ref_part = refs[chunk.ref_start_idx : chunk.ref_end_idx]
+        hyp_part = hyps[chunk.hyp_start_idx : chunk.hyp_end_idx]
+        for index in range(max(len(ref_part), len(hyp_part))):
+            ref_word = ref_part[index] if index < len(ref_part) else ""
+            hyp_word = hyp_part[index] if index < len(hyp_part) else ""
+            positions.append((mark, ref_word, hyp_word))
+    return positions
+
+
 def score_file(reference: str, hypothesis: str, normalizer: str = DEFAULT_NORMALIZER) -> FileScore:
     """Normalize both texts with ``normalizer`` and score ``hypothesis`` against ``reference``.
 
