@@ -32,7 +32,8 @@ from emulation.transcribe.service import TranscribeConfig, TranscribeService
 
 
 def _temporary_sandbox() -> NotebookHostConfig:
-    return NotebookHostConfig(sandbox_root=Path(tempfile.mkdtemp(prefix="twin-notebooks-")))
+    root = Path(tempfile.mkdtemp(prefix="twin-notebooks-"))
+    return NotebookHostConfig(sandbox_root=root, temporary=True)
 
 
 @dataclass(frozen=True)

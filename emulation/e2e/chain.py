@@ -15,7 +15,9 @@ TWIN picks the site (``sites``): ``embedded`` (default) starts the in-process tw
 from __future__ import annotations
 
 import json
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,7 +34,7 @@ from emulation.core.build import TwinConfig, build_twin
 from emulation.core.errors import TwinConfigError
 from emulation.core.twin import Twin
 from emulation.e2e import readback
-from emulation.e2e.probes import RunProbes
+from emulation.e2e.probes import RunProbes, job_counts
 from emulation.e2e.sites import EmbeddedSite, LocalStackSite, Site
 from emulation.e2e.stages import E2EError, StageLog, wait_until
 from emulation.sagemaker.config import NotebookHostConfig
@@ -165,9 +167,20 @@ class ChainRun:
                 ),
             )
             stage.detail = name
+        shown: list[str] = []
+
+        def transcribed() -> str | None:
+            """Done yet? Says how many jobs are queued, running, done and failed as it goes."""
+            jobs = probes.run_jobs()
+            counts = job_counts(jobs, probes.audio_count)
+            if counts not in shown[-1:]:
+                shown.append(counts)
+                self.log.out(f"[transcribe] {counts}")
+            return probes.transcription_done(jobs)
+
         with self.log.stage("transcribe") as stage:
             stage.detail = wait_until(
-                probes.transcription_done,
+                transcribed,
                 deadline=deadline,
                 what="transcription jobs did not finish",
                 fail=lambda: probes.instance_failure(name) or probes.stopped_early(name),
@@ -259,12 +272,18 @@ def open_site(options: E2EOptions, log: StageLog) -> Iterator[Site]:
         raise TwinConfigError(
             f"make e2e runs on TWIN=embedded or TWIN=localstack, not TWIN={backend.name}"
         )
-    with log.stage("start twin"):
-        twin = build_twin(twin_config(options, options.runs_dir / "sandbox")).start()
+    # A sandbox of this run's own: two `make e2e` in one checkout never share an instance's disk.
+    options.runs_dir.mkdir(parents=True, exist_ok=True)
+    sandbox = Path(tempfile.mkdtemp(prefix=".sandbox-", dir=options.runs_dir))
     try:
-        yield EmbeddedSite(twin)
+        with log.stage("start twin"):
+            twin = build_twin(twin_config(options, sandbox)).start()
+        try:
+            yield EmbeddedSite(twin)
+        finally:
+            twin.stop()
     finally:
-        twin.stop()
+        shutil.rmtree(sandbox, ignore_errors=True)
 
 
 def run_chain(site: Site | Twin, options: E2EOptions, log: StageLog) -> dict[str, Any]:

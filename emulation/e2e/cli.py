@@ -9,9 +9,9 @@ from pathlib import Path
 
 from emulation.core.backends import BackendUnavailable
 from emulation.core.errors import TwinConfigError
-from emulation.e2e.chain import DEFAULT_CORPUS, E2EOptions, open_site, run_chain
+from emulation.e2e.chain import DEFAULT_CORPUS, E2EOptions, corpus_files, open_site, run_chain
 from emulation.e2e.report import print_report, succeeded, write_summary
-from emulation.e2e.stages import StageLog
+from emulation.e2e.stages import E2EError, StageLog
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,9 +55,17 @@ def run(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         runs_dir=args.runs_dir.resolve(),
     )
-    console = Console(highlight=False)
+    # On a terminal, rich fits its width; in a pipe or a file (CI logs) nothing wraps, so S3
+    # keys and file names stay whole and greppable.
+    tty = sys.stdout.isatty()
+    console = Console(highlight=False, soft_wrap=not tty, width=None if tty else 1000)
     log = StageLog(lambda line: console.print(line, markup=False))
     started = time.monotonic()
+    try:
+        corpus_files(options.corpus)  # a missing or empty corpus stops before anything starts
+    except E2EError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     try:
         with open_site(options, log) as site:
             summary = run_chain(site, options, log)

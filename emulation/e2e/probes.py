@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -151,12 +152,15 @@ class RunProbes:
                 return jobs
             request["NextToken"] = page["NextToken"]
 
-    def transcription_done(self) -> str | None:
-        jobs = [
+    def run_jobs(self) -> list[dict[str, Any]]:
+        """This run's jobs: those that were not there when the schedule fired."""
+        return [
             job
             for job in self.transcription_jobs()
             if job["TranscriptionJobName"] not in self.before.job_names
         ]
+
+    def transcription_done(self, jobs: list[dict[str, Any]]) -> str | None:
         finished = [j for j in jobs if j["TranscriptionJobStatus"] in TERMINAL_JOB_STATES]
         if self.scores_run_id() is not None or (
             len(jobs) >= self.audio_count and len(finished) == len(jobs)
@@ -236,3 +240,13 @@ class RunProbes:
                     for i, m in enumerate(received)
                 ],
             )
+
+
+def job_counts(jobs: list[dict[str, Any]], expected: int) -> str:
+    """E.g. "12 files: 3 queued, 2 running, 6 done, 1 failed" (not started yet: queued)."""
+    statuses = Counter(job["TranscriptionJobStatus"] for job in jobs)
+    waiting = statuses["QUEUED"] + max(0, expected - len(jobs))
+    return (
+        f"{max(expected, len(jobs))} files: {waiting} queued, {statuses['IN_PROGRESS']} running, "
+        f"{statuses['COMPLETED']} done, {statuses['FAILED']} failed"
+    )

@@ -45,6 +45,7 @@ class NotebookHostConfig:
     docker               the Docker CLI (runner "container").
     aws_env              where the host's own AWS calls go (the hook's output to CloudWatch
                          Logs): a backend's client_env. None: the twin's own moto, in-process.
+    temporary            sandbox_root is the host's own: it goes when the host is uninstalled.
     """
 
     sandbox_root: Path
@@ -60,6 +61,7 @@ class NotebookHostConfig:
     container: str = DEFAULT_NOTEBOOK_CONTAINER
     docker: str = "docker"
     aws_env: dict[str, str] | None = None
+    temporary: bool = False
 
     def __post_init__(self) -> None:
         if self.runner not in RUNNERS:

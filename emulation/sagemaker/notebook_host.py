@@ -196,6 +196,8 @@ class NotebookHost:
         self.reset()
         self._patches.restore()
         atexit.unregister(self._end_all)
+        if self.config.temporary:
+            shutil.rmtree(self.config.sandbox_root, ignore_errors=True)
 
     # -- inspection -------------------------------------------------------------------------
 

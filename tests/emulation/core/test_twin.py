@@ -181,3 +181,12 @@ def _zip(source: str) -> bytes:
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("app.py", source)
     return buffer.getvalue()
+
+
+def test_a_twin_leaves_no_temporary_folder_behind() -> None:
+    """The default notebook-instance sandbox is the twin's own: it goes when the twin stops."""
+    twin = build_twin(TwinConfig(parts=("sagemaker",)))
+    root = twin.part(NotebookHost).config.sandbox_root
+    with twin:
+        assert root.is_dir()
+    assert not root.exists()
