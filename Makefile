@@ -5,6 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CORPUS ?= corpus/sample
+# make e2e RUNS=3: fire the schedule three times on one twin, so the report shows a trend.
+RUNS ?= 1
 TWIN ?= embedded
 STACK ?= asr-monitor
 APT_PACKAGES := espeak-ng sox
@@ -53,7 +55,7 @@ test: install apt-deps lint $(TWIN_STACK)
 	TWIN=$(TWIN) $(VENV)/bin/pytest -q
 
 e2e: install $(TWIN_STACK)
-	TWIN=$(TWIN) $(PY) -m emulation e2e --corpus $(CORPUS)
+	TWIN=$(TWIN) $(PY) -m emulation e2e --corpus $(CORPUS) --runs $(RUNS)
 
 twin: install
 	$(PY) -m emulation serve

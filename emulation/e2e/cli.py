@@ -38,6 +38,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="seconds the chain may take after the schedule fires (default: %(default)s)",
     )
     parser.add_argument(
+        "--runs",
+        type=int,
+        default=1,
+        help="fire the schedule this many times on one stack, so history builds up (default: 1)",
+    )
+    parser.add_argument(
         "--runs-dir",
         type=Path,
         default=E2EOptions.runs_dir,
@@ -54,7 +60,11 @@ def run(args: argparse.Namespace) -> int:
         engine=args.engine,
         timeout=args.timeout,
         runs_dir=args.runs_dir.resolve(),
+        runs=args.runs,
     )
+    if options.runs < 1:
+        print(f"error: --runs must be 1 or more, got {options.runs}", file=sys.stderr)
+        return 2
     # On a terminal, rich fits its width; in a pipe or a file (CI logs) nothing wraps, so S3
     # keys and file names stay whole and greppable.
     tty = sys.stdout.isatty()

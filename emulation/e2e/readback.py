@@ -100,6 +100,7 @@ def summary(probes: RunProbes, log: StageLog) -> dict[str, Any]:
         "ci_low": run_item.get("ci_low", report_summary.get("ci_low")),
         "ci_high": run_item.get("ci_high", report_summary.get("ci_high")),
         "status": run_item.get("status"),
+        "delta_wer": run_item.get("delta_wer"),
         "files": files,
         "scores_error": scores_error,
         "dynamodb_items": items,

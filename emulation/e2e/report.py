@@ -36,12 +36,29 @@ def print_report(summary: dict[str, Any], out: Any) -> None:
             f"corpus WER {100 * wer:.2f}% "
             f"(95% CI {100 * summary['ci_low']:.2f}% to {100 * summary['ci_high']:.2f}%)"
         )
+    if len(summary.get("runs", [])) > 1:
+        history = Table(title="runs on this stack, oldest first")
+        for column in ("run", "status", "corpus WER", "95% CI", "change"):
+            history.add_column(column, justify="left" if column in ("run", "status") else "right")
+        for run in summary["runs"]:
+            history.add_row(
+                run["run_id"] or "",
+                run["status"] or "",
+                _percent(run["corpus_wer"]),
+                f"{_percent(run['ci_low'])} to {_percent(run['ci_high'])}",
+                "" if run["delta_wer"] is None else f"{100 * run['delta_wer']:+.2f} pts",
+            )
+        out.print(history)
     for note in summary.get("notifications", []):
         out.print(
             f"\nnotification: {note['subject']}\n{note['message']}", markup=False, soft_wrap=True
         )
     if summary.get("error"):
         out.print(f"[bold red]e2e failed:[/] {summary['error']}")
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.2f}%"
 
 
 def write_summary(summary: dict[str, Any], runs_dir: Path) -> Path:

@@ -31,10 +31,12 @@ class StageLog:
     def __init__(self, out: Callable[[str], None]) -> None:
         self.stages: list[Stage] = []
         self.out = out
+        self.prefix = ""  # e.g. "run 2/3: " when one chain fires several runs
 
     @contextmanager
     def stage(self, name: str) -> Iterator[Stage]:
-        stage = Stage(name)
+        stage = Stage(self.prefix + name)
+        name = stage.name
         self.stages.append(stage)
         self.out(f"[stage] {name} ...")
         started = time.monotonic()
