@@ -1,4 +1,5 @@
-"""The twin's Transcribe against AWS's documented behaviour: one test per row of docs/fidelity.md.
+"""The twin's Transcribe against AWS's documented behaviour: one test per row of issue 11's table
+(docs/fidelity.md maps every row, these and the rest, to its test).
 
 Each test names its AWS source. Where AWS's exact message is public it is asserted verbatim;
 elsewhere the test asserts the error code and the twin's wording (the module that raises it says
