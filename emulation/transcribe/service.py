@@ -5,10 +5,19 @@ duplicate name. It fakes everything else: status advances one step per Get and n
 ever written. This part patches two seams of moto's *models* (never its wire protocol):
 
 * `moto.transcribe.models.FakeTranscriptionJob` becomes `EngineTranscriptionJob`, whose status is
-  whatever the worker last set (QUEUED -> IN_PROGRESS -> COMPLETED | FAILED) and whose Get shows
-  FailureReason;
-* `TranscribeBackend.start_transcription_job` first applies AWS's quotas and rules (throttling,
-  concurrent-job limit, language options), then lets moto create the job and queues it here.
+  whatever the service last set and whose Get shows FailureReason and, for the service-managed
+  bucket, a presigned TranscriptFileUri;
+* `TranscribeBackend`'s start, get, list and delete first validate the request as the service
+  model says (validation.py), then apply AWS's rules: StartTranscriptionJob throttling, the
+  parameter rules and the twin's refusals (rules.py), the concurrent-job quota; listing pages
+  newest first (listing.py); a job that has not finished cannot be deleted.
+
+Statuses as AWS reports them: StartTranscriptionJob answers IN_PROGRESS with a StartTime (the
+API reference's example response; AWS's own queueing behind its capacity is invisible). QUEUED
+only means job queueing: with JobExecutionSettings.AllowDeferredExecution a job over the
+concurrent-job quota waits, QUEUED and without StartTime, instead of LimitExceededException
+(JobExecutionSettings, API reference). Workers take IN_PROGRESS jobs in order; a job waiting for
+a free worker still shows IN_PROGRESS, as it would on AWS.
 
 Workers read the media from S3 over HTTP (as Transcribe reads your bucket), decode it, run the
 engine and write Amazon's transcript JSON where AWS would, then complete the job. S3 is the
@@ -18,6 +27,7 @@ serves only SageMaker and Transcribe beside it).
 
 from __future__ import annotations
 
+import functools
 import os
 import queue
 import threading
@@ -46,26 +56,35 @@ from emulation.transcribe.exceptions import (
     ThrottlingException,
 )
 from emulation.transcribe.faults import INJECTED_FAILURE, FaultInjector, Faults
+from emulation.transcribe.listing import ListQuery, list_jobs
 from emulation.transcribe.output import (
     OutputLocation,
     customer_output_location,
     service_output_location,
     transcript_document,
 )
+from emulation.transcribe.rules import check_start
 from emulation.transcribe.storage import Storage
+from emulation.transcribe.validation import check_request, request_from_moto
 from pipeline.transcribe.pacing import TokenBucket
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from datetime import datetime
 
     from emulation.core.twin import Twin
 
 ACTIVE = ("QUEUED", "IN_PROGRESS")
-# Twin wording for two checks whose AWS text is not documented.
-LANGUAGE_CHOICE = (
-    "You must specify exactly one of LanguageCode, IdentifyLanguage or IdentifyMultipleLanguages."
+START = "StartTranscriptionJob"
+# "Temporary URIs for service-managed Amazon S3 buckets are only valid for 15 minutes"; each
+# GetTranscriptionJob hands out a new one (API reference, Transcript).
+PRESIGNED_URL_SECONDS = 15 * 60
+# The BadRequestException documentation says a delete is refused while the job is in a
+# non-terminal state; the full text is not public (clients match "couldn't be deleted").
+DELETE_UNFINISHED = (
+    "The requested job couldn't be deleted because it hasn't finished. "
+    "Wait until its status is COMPLETED or FAILED and try your request again."
 )
-ENGLISH_ONLY = "The twin's speech engines transcribe English only; {language} is not supported."
 
 
 def available_cores() -> int:
@@ -87,7 +106,7 @@ class TranscribeConfig:
     workers: int = field(default_factory=default_workers)
     threads_per_worker: int | None = None  # None: cores // workers, so workers*threads ~ cores
     beam_size: int = 5  # best WER on the sample corpus; beam 1 is ~15% faster, 3 points worse
-    max_concurrent_jobs: int = 250  # QUEUED + IN_PROGRESS per account and region (AWS default)
+    max_concurrent_jobs: int = 250  # IN_PROGRESS jobs per account and region (AWS default)
     start_requests_per_second: float = 25.0  # StartTranscriptionJob TPS (AWS default)
     min_media_seconds: float = 0.5
     max_media_seconds: float = 4 * 3600.0
@@ -133,7 +152,9 @@ class EngineTranscriptionJob(moto_transcribe.FakeTranscriptionJob):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._status = "QUEUED"
+        self._status = "IN_PROGRESS"
+        # Service-managed bucket: a fresh presigned TranscriptFileUri for every Get.
+        self.presign: Callable[[], str] | None = None
 
     @property
     def status(self) -> str | None:
@@ -148,8 +169,12 @@ class EngineTranscriptionJob(moto_transcribe.FakeTranscriptionJob):
 
     def response_object(self, response_type: str) -> dict[str, Any]:  # type: ignore[override]
         response = super().response_object(response_type)
-        if response_type == "GET" and self.failure_reason:
-            response["TranscriptionJob"]["FailureReason"] = self.failure_reason
+        if response_type == "GET":
+            job = response["TranscriptionJob"]
+            if self.failure_reason:
+                job["FailureReason"] = self.failure_reason
+            if self.presign is not None and self.status == "COMPLETED":
+                job["Transcript"] = {"TranscriptFileUri": self.presign()}
         return response
 
 
@@ -175,22 +200,40 @@ class TranscribeService:
         self._records: list[JobRecord] = []
         self._buckets: dict[tuple[str, str], TokenBucket] = {}
         self._queue: queue.Queue[_Work | None] = queue.Queue()
+        self._deferred: list[_Work] = []  # QUEUED by job queueing, oldest first
         self._workers: list[threading.Thread] = []
         self._generation = 0
         self._patches = Patches()
         self._installed = False
-        s3 = EnvClients(self.config.aws_env).client("s3") if self.config.aws_env else None
-        self._storage = Storage(s3 or twin.client("s3"), self.config.max_media_bytes)
+        clients = EnvClients(self.config.aws_env) if self.config.aws_env else twin
+        # SigV4, so presigned TranscriptFileUris carry X-Amz-Expires as AWS's do.
+        s3 = clients.client("s3", signature_version="s3v4")
+        self._storage = Storage(s3, self.config.max_media_bytes)
 
     # -- TwinPart ---------------------------------------------------------------------------
     def install(self) -> None:
         if self._installed:
             return
-        service = self
+        service, backend_class = self, moto_transcribe.TranscribeBackend
         original_start = self._patches.replace(
-            moto_transcribe.TranscribeBackend,
+            backend_class,
             "start_transcription_job",
             lambda backend, **kwargs: service._start(backend, original_start, kwargs),
+        )
+        original_get = self._patches.replace(
+            backend_class,
+            "get_transcription_job",
+            lambda backend, **kwargs: service._get(backend, original_get, kwargs),
+        )
+        original_delete = self._patches.replace(
+            backend_class,
+            "delete_transcription_job",
+            lambda backend, **kwargs: service._delete(backend, original_delete, kwargs),
+        )
+        self._patches.replace(
+            backend_class,
+            "list_transcription_jobs",
+            lambda backend, **kwargs: service._list(backend, kwargs),
         )
         self._patches.replace(moto_transcribe, "FakeTranscriptionJob", EngineTranscriptionJob)
         self._installed = True
@@ -207,6 +250,7 @@ class TranscribeService:
         with self._lock:
             self._generation += 1
             self._records.clear()
+            self._deferred.clear()
             self._buckets.clear()
             self.config = self._base_config
             self._faults.set(self.config.faults)
@@ -259,7 +303,8 @@ class TranscribeService:
         max_concurrent_jobs: int | None = None,
         start_requests_per_second: float | None = None,
     ) -> TranscribeConfig:
-        """Change the quotas at runtime (the rate bucket starts full again)."""
+        """Change the quotas at runtime (the rate bucket starts full again; QUEUED jobs start if
+        the new quota leaves room)."""
         changes: dict[str, Any] = {}
         if max_concurrent_jobs is not None:
             changes["max_concurrent_jobs"] = max_concurrent_jobs
@@ -268,6 +313,7 @@ class TranscribeService:
         with self._lock:
             self.config = replace(self.config, **changes)
             self._buckets.clear()
+            self._start_deferred()
         return self.config
 
     @property
@@ -290,7 +336,7 @@ class TranscribeService:
                 self._changed.wait(remaining)
         return True
 
-    # -- StartTranscriptionJob --------------------------------------------------------------
+    # -- the API ----------------------------------------------------------------------------
     def _start(self, backend: Any, original: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
         name = kwargs["transcription_job_name"]
         scope = (backend.account_id, backend.region_name)
@@ -299,24 +345,27 @@ class TranscribeService:
             bucket = self._buckets.setdefault(scope, TokenBucket(rate, burst=max(1.0, rate)))
             if self._faults.should_throttle() or not bucket.take():
                 raise ThrottlingException()
-            choices = [
-                kwargs.get("language_code"),
-                kwargs.get("identify_language"),
-                kwargs.get("identify_multiple_languages"),
-            ]
-            if sum(1 for choice in choices if choice) != 1:
-                raise BadRequestException(LANGUAGE_CHOICE)
-            if name not in backend.transcriptions:  # else moto raises ConflictException
-                active = sum(
-                    1
-                    for r in self._records
-                    if (r.account_id, r.region) == scope and r.status in ACTIVE
-                )
-                if active >= self.config.max_concurrent_jobs:
-                    raise LimitExceededException()
-            response = original(backend, **kwargs)
+        request = request_from_moto(START, kwargs)
+        check_request(START, request)
+        check_start(request)
+        with self._lock:
+            # A repeated name gets moto's ConflictException, whatever the quota.
+            deferred = (
+                name not in backend.transcriptions
+                and self._running(scope) >= self.config.max_concurrent_jobs
+            )
+            if deferred and not (request.get("JobExecutionSettings") or {}).get(
+                "AllowDeferredExecution"
+            ):
+                raise LimitExceededException()
+            original(backend, **kwargs)
             job = backend.transcriptions[name]
             location = self._output_location(backend, kwargs, name)
+            service_bucket = not kwargs.get("output_bucket_name")
+            if service_bucket:
+                job.presign = functools.partial(
+                    self._storage.presigned_url, location, PRESIGNED_URL_SECONDS
+                )
             record = JobRecord(
                 name=name,
                 account_id=backend.account_id,
@@ -330,10 +379,43 @@ class TranscribeService:
                 created_at=job.creation_time,
             )
             self._records.append(record)
-            service_bucket = not kwargs.get("output_bucket_name")
-            self._queue.put(_Work(record, job, location, service_bucket, self._generation))
+            work = _Work(record, job, location, service_bucket, self._generation)
+            job.status = "QUEUED"
+            if deferred:
+                self._deferred.append(work)
+            else:
+                self._begin(work)
             self._changed.notify_all()
-        return response
+            return job.response_object("CREATE")
+
+    def _get(self, backend: Any, original: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+        check_request("GetTranscriptionJob", request_from_moto("GetTranscriptionJob", kwargs))
+        return original(backend, **kwargs)
+
+    def _delete(self, backend: Any, original: Any, kwargs: dict[str, Any]) -> None:
+        check_request("DeleteTranscriptionJob", request_from_moto("DeleteTranscriptionJob", kwargs))
+        with self._lock:
+            job = backend.transcriptions.get(kwargs["transcription_job_name"])
+            if job is not None and job.status in ACTIVE:
+                raise BadRequestException(DELETE_UNFINISHED)
+            original(backend, **kwargs)
+
+    def _list(self, backend: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+        query = ListQuery(
+            status=kwargs.get("state_equals"),
+            name_contains=kwargs.get("job_name_contains"),
+            next_token=kwargs.get("next_token"),
+            max_results=kwargs.get("max_results"),
+        )
+        request = {
+            "Status": query.status,
+            "JobNameContains": query.name_contains,
+            "NextToken": query.next_token,
+            "MaxResults": query.max_results,
+        }
+        check_request("ListTranscriptionJobs", {k: v for k, v in request.items() if v is not None})
+        with self._lock:
+            return list_jobs(list(backend.transcriptions.values()), query)
 
     @staticmethod
     def _output_location(backend: Any, kwargs: dict[str, Any], name: str) -> OutputLocation:
@@ -354,14 +436,40 @@ class TranscribeService:
                 continue
             self._run(work)
 
+    def _running(self, scope: tuple[str, str]) -> int:
+        """IN_PROGRESS jobs of one account and region: what the concurrent-job quota counts."""
+        return sum(
+            1
+            for r in self._records
+            if (r.account_id, r.region) == scope and r.status == "IN_PROGRESS"
+        )
+
+    def _begin(self, work: _Work) -> None:
+        """IN_PROGRESS with a StartTime, and handed to the workers (the lock is held)."""
+        work.job.start_time = work.record.started_at = utcnow()
+        work.job.status = work.record.status = "IN_PROGRESS"
+        self._queue.put(work)
+
+    def _start_deferred(self) -> None:
+        """Start QUEUED jobs, oldest first, while their account has room (the lock is held)."""
+        for work in list(self._deferred):
+            scope = (work.record.account_id, work.record.region)
+            if self._running(scope) < self.config.max_concurrent_jobs:
+                self._deferred.remove(work)
+                self._begin(work)
+
     def _run(self, work: _Work) -> None:
         record, job = work.record, work.job
         started = time.perf_counter()
-        job.start_time = utcnow()
-        self._update(work, status="IN_PROGRESS", started_at=job.start_time)
         try:
             words, media_seconds = self._transcribe(work)
-            document = transcript_document(record.name, record.account_id, words)
+            document = transcript_document(
+                record.name,
+                record.account_id,
+                words,
+                media_seconds,
+                show_speaker_labels=bool((job.settings or {}).get("ShowSpeakerLabels")),
+            )
             if work.generation != self._generation:
                 return
             self._storage.write_transcript(
@@ -388,13 +496,6 @@ class TranscribeService:
             time.sleep(faults.extra_latency_seconds)
         if self._faults.should_fail():
             raise JobFailure(record.name, INJECTED_FAILURE)
-        language = job.language_code
-        if job.identify_language or job.identify_multiple_languages:
-            language = "en-US"  # the engines know English only; report what AWS would find
-            job.language_code = language
-            job.identified_language_score = 1.0
-        if language and not language.lower().startswith("en"):
-            raise JobFailure(record.name, ENGLISH_ONLY.format(language=language))
         data = self._storage.read_media(record.media_uri, record.name)
         media = decode_media(
             data,
@@ -422,6 +523,8 @@ class TranscribeService:
                 setattr(work.record, key, value)
             if "status" in changes:
                 work.job.status = changes["status"]
+                if changes["status"] not in ACTIVE:
+                    self._start_deferred()
             self._changed.notify_all()
 
     def _finish(

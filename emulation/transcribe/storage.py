@@ -86,6 +86,14 @@ class Storage:
         except (ClientError, BotoCoreError) as exc:
             raise JobFailure(document["jobName"], OUTPUT_NOT_WRITABLE) from exc
 
+    def presigned_url(self, location: OutputLocation, expires_seconds: int) -> str:
+        """A GET URL anyone holding it can use until it expires, signed for this S3 endpoint."""
+        return self._s3.generate_presigned_url(
+            "get_object",
+            Params={"Bucket": location.bucket, "Key": location.key},
+            ExpiresIn=expires_seconds,
+        )
+
     def _ensure_bucket(self, bucket: str) -> None:
         try:
             self._s3.head_bucket(Bucket=bucket)

@@ -1,7 +1,8 @@
 """transcribe_corpus against a fake Transcribe that writes real output into moto's S3.
 
 moto's own Transcribe advances statuses but writes no transcript, so the orchestration tests use
-``FakeTranscribe``: QUEUED -> IN_PROGRESS -> COMPLETED over Get calls, output JSON in AWS's exact
+``FakeTranscribe``: IN_PROGRESS at start (as AWS answers), COMPLETED on a later Get (a Get that
+still sees IN_PROGRESS comes first), output JSON in AWS's exact
 shape written to the requested bucket/key, a concurrency quota, and injected faults. Request
 parameters are checked against botocore's real service model. One test at the end runs against
 moto's Transcribe itself to prove the requests pass the wire layer and Conflict adoption works.
@@ -87,7 +88,8 @@ class Script:
 @dataclass
 class FakeJob:
     params: dict[str, Any]
-    status: str = "QUEUED"
+    status: str = "IN_PROGRESS"  # StartTranscriptionJob's answer on AWS
+    polled: bool = False
 
 
 class FakeTranscribe:
@@ -111,7 +113,7 @@ class FakeTranscribe:
 
     def running(self) -> int:
         """Our running jobs; the quota also counts the foreign ones."""
-        return sum(job.status in ("QUEUED", "IN_PROGRESS") for job in self.jobs.values())
+        return sum(job.status == "IN_PROGRESS" for job in self.jobs.values())
 
     def _check(self, operation: str, params: dict[str, Any]) -> None:
         """Reject what real AWS would: botocore's shape check plus the service's patterns."""
@@ -147,7 +149,11 @@ class FakeTranscribe:
         self.jobs[name] = FakeJob(dict(params))
         self.max_running = max(self.max_running, self.running())
         return {
-            "TranscriptionJob": {"TranscriptionJobName": name, "TranscriptionJobStatus": "QUEUED"}
+            "TranscriptionJob": {
+                "TranscriptionJobName": name,
+                "TranscriptionJobStatus": "IN_PROGRESS",
+                "StartTime": time.time(),
+            }
         }
 
     def get_transcription_job(self, **params: Any) -> dict[str, Any]:
@@ -162,8 +168,8 @@ class FakeTranscribe:
             )
         job = self.jobs[name]
         script = self.script(job.params["Media"]["MediaFileUri"])
-        if job.status == "QUEUED":
-            job.status = "IN_PROGRESS"
+        if not job.polled:
+            job.polled = True
         elif job.status == "IN_PROGRESS" and not script.never_finishes:
             job.status = "FAILED" if script.fail_reason else "COMPLETED"
             if job.status == "COMPLETED":

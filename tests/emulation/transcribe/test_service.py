@@ -1,94 +1,36 @@
 """The twin's Transcribe: real jobs on real engines, driven and read back over boto3.
 
-One twin per module (only one may be installed per process); the Whisper model is loaded once
-per process by the engine registry. Each test starts from an empty AWS (twin.reset()).
+The ``aws`` fixture (conftest.py) gives one twin per module, reset before each test. The rows of
+docs/fidelity.md have their contract tests in test_aws_contract.py; these cover the engines,
+output locations, media failures, faults and quotas.
 """
 
 from __future__ import annotations
 
-import io
-import json
 import time
-import wave
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import jiwer
 import pytest
 from botocore.exceptions import ClientError
 from whisper_normalizer.english import EnglishTextNormalizer
 
-from emulation.core.twin import Twin
 from emulation.transcribe.audio import FORMAT_MISMATCH, UNPARSEABLE
 from emulation.transcribe.engines import Word
 from emulation.transcribe.faults import INJECTED_FAILURE, FaultInjector, Faults
 from emulation.transcribe.output import customer_output_location, transcript_document
-from emulation.transcribe.service import TranscribeConfig, TranscribeService
 from emulation.transcribe.storage import MEDIA_NOT_FOUND, parse_media_uri
+
+if TYPE_CHECKING:
+    from conftest import TranscribeAws as Aws
 
 pytestmark = pytest.mark.speech
 
 SAMPLE = Path(__file__).resolve().parents[3] / "corpus" / "sample"
 HUMAN = Path("/usr/share/pocketsphinx/test/data/librivox")
-MEDIA, OUT = "media", "results"
 REGION_URI = "https://s3.us-east-1.amazonaws.com"
 _normalize = EnglishTextNormalizer()
-
-
-@dataclass
-class Aws:
-    twin: Twin
-    service: TranscribeService
-    s3: Any
-    transcribe: Any
-
-    def upload(self, path: Path, key: str | None = None) -> str:
-        key = key or path.name
-        self.s3.put_object(Bucket=MEDIA, Key=key, Body=path.read_bytes())
-        return key
-
-    def start(self, name: str, key: str, **kwargs: Any) -> dict[str, Any]:
-        kwargs.setdefault("LanguageCode", "en-US")
-        kwargs.setdefault("OutputBucketName", OUT)
-        return self.transcribe.start_transcription_job(
-            TranscriptionJobName=name, Media={"MediaFileUri": f"s3://{MEDIA}/{key}"}, **kwargs
-        )["TranscriptionJob"]
-
-    def get(self, name: str) -> dict[str, Any]:
-        return self.transcribe.get_transcription_job(TranscriptionJobName=name)["TranscriptionJob"]
-
-    def wait(self, name: str, timeout: float = 60.0) -> tuple[dict[str, Any], list[str]]:
-        """Poll like a client does; return the final job and the distinct statuses seen."""
-        jobs, histories = self.watch([name], timeout)
-        return jobs[name], histories[name]
-
-    def watch(
-        self, names: list[str], timeout: float = 60.0
-    ) -> tuple[dict[str, dict[str, Any]], dict[str, list[str]]]:
-        """Poll several jobs in turn until all have ended; final jobs and statuses seen."""
-        histories: dict[str, list[str]] = {name: [] for name in names}
-        jobs: dict[str, dict[str, Any]] = {}
-        deadline = time.monotonic() + timeout
-        while len(jobs) < len(names):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"jobs still running after {timeout} s: {histories}")
-            for name in names:
-                if name in jobs:
-                    continue
-                job = self.get(name)
-                status = job["TranscriptionJobStatus"]
-                if not histories[name] or histories[name][-1] != status:
-                    histories[name].append(status)
-                if status in ("COMPLETED", "FAILED"):
-                    jobs[name] = job
-            time.sleep(0.02)
-        return jobs, histories
-
-    def transcript(self, job: dict[str, Any]) -> dict[str, Any]:
-        uri = job["Transcript"]["TranscriptFileUri"]
-        bucket, _, key = uri.removeprefix(f"{REGION_URI}/").partition("/")
-        return json.loads(self.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
 
 
 def wer(pairs: list[tuple[str, str]]) -> float:
@@ -99,33 +41,6 @@ def wer(pairs: list[tuple[str, str]]) -> float:
         errors += result.substitutions + result.deletions + result.insertions
         words += len(_normalize(reference).split())
     return errors / words
-
-
-def client_error(excinfo: pytest.ExceptionInfo[ClientError]) -> tuple[str, str]:
-    error = excinfo.value.response["Error"]
-    return error["Code"], error["Message"]
-
-
-@pytest.fixture(scope="module")
-def twin_and_service():
-    twin = Twin()
-    service = TranscribeService(twin, TranscribeConfig(workers=2))
-    twin.add_part("transcribe", service)
-    twin.start()
-    yield twin, service
-    twin.stop()
-
-
-@pytest.fixture
-def aws(twin_and_service) -> Aws:
-    twin, service = twin_and_service
-    s3 = twin.client("s3")
-    s3.create_bucket(Bucket=MEDIA)
-    s3.create_bucket(Bucket=OUT)
-    # No retries: a throttled call must surface as the error a client sees, not be retried away.
-    yield Aws(twin, service, s3, twin.client("transcribe", retries={"total_max_attempts": 1}))
-    assert service.wait_idle(60), "jobs still running at the end of the test"
-    twin.reset()
 
 
 # -- speech ---------------------------------------------------------------------------------
@@ -153,7 +68,7 @@ def test_whisper_transcribes_sample_clips_within_expected_wer(aws: Aws) -> None:
 def test_transcript_has_amazons_shape_with_punctuation_items(aws: Aws) -> None:
     aws.start("shape", aws.upload(SAMPLE / "clip04_punctuation.wav"), OutputKey="shape.json")
     job, _ = aws.wait("shape")
-    assert job["Transcript"]["TranscriptFileUri"] == f"{REGION_URI}/{OUT}/shape.json"
+    assert job["Transcript"]["TranscriptFileUri"] == f"{REGION_URI}/{aws.output_bucket}/shape.json"
     assert job["MediaFormat"] == "wav" and job["MediaSampleRateHertz"] == 16000
     document = aws.transcript(job)
     assert (document["jobName"], document["accountId"], document["status"]) == (
@@ -182,26 +97,6 @@ def test_transcript_has_amazons_shape_with_punctuation_items(aws: Aws) -> None:
     assert "?" in text and not text.startswith(" ")
     assert [item["id"] for item in items] == list(range(len(items)))
     assert document["results"]["audio_segments"][0]["transcript"] == text
-
-
-def test_statuses_progress_honestly(aws: Aws) -> None:
-    aws.service.set_faults(extra_latency_seconds=0.5)  # keeps both workers busy a while
-    key = aws.upload(SAMPLE / "clip06_fast.wav")
-    names = ["first", "second", "third"]
-    for name in names:
-        assert aws.start(name, key)["TranscriptionJobStatus"] == "QUEUED"
-    # Two workers: the third job waits, however often it is polled (moto advanced per Get).
-    for _ in range(5):
-        assert aws.get("third")["TranscriptionJobStatus"] == "QUEUED"
-    _, histories = aws.watch(names)
-    assert histories["third"] == ["QUEUED", "IN_PROGRESS", "COMPLETED"]
-    for history in histories.values():
-        assert history[-1] == "COMPLETED"
-        assert history == [s for s in ("QUEUED", "IN_PROGRESS", "COMPLETED") if s in history]
-    listed = aws.transcribe.list_transcription_jobs(Status="COMPLETED")
-    assert sorted(s["TranscriptionJobName"] for s in listed["TranscriptionJobSummaries"]) == sorted(
-        names
-    )
 
 
 def test_pocketsphinx_engine_is_selectable(aws: Aws) -> None:
@@ -268,19 +163,21 @@ def test_output_key_rules_and_transcript_uris(aws: Aws) -> None:
     # An https (path-style, URL-encoded) media URI and no OutputBucketName: service bucket.
     aws.transcribe.start_transcription_job(
         TranscriptionJobName="service-bucket",
-        Media={"MediaFileUri": f"{REGION_URI}/{MEDIA}/in/fast%20clip.wav"},
+        Media={"MediaFileUri": f"{REGION_URI}/{aws.media_bucket}/in/fast%20clip.wav"},
         LanguageCode="en-US",
     )
     for name, (_, expected) in cases.items():
         job, _ = aws.wait(name)
-        assert job["Transcript"]["TranscriptFileUri"] == f"{REGION_URI}/{OUT}/{expected}"
+        assert (
+            job["Transcript"]["TranscriptFileUri"] == f"{REGION_URI}/{aws.output_bucket}/{expected}"
+        )
         assert aws.transcript(job)["jobName"] == name
-    written = sorted(o["Key"] for o in aws.s3.list_objects_v2(Bucket=OUT)["Contents"])
+    written = sorted(o["Key"] for o in aws.s3.list_objects_v2(Bucket=aws.output_bucket)["Contents"])
     assert written == sorted(expected for _, expected in cases.values())
     job, _ = aws.wait("service-bucket")
     assert job["TranscriptionJobStatus"] == "COMPLETED", job.get("FailureReason")
-    assert job["Transcript"]["TranscriptFileUri"].startswith(
-        f"{REGION_URI}/aws-transcribe-us-east-1-prod/123456789012/service-bucket/"
+    assert job["Transcript"]["TranscriptFileUri"].startswith(  # presigned: test_aws_contract.py
+        f"{aws.twin.endpoint_url}/aws-transcribe-us-east-1-prod/123456789012/service-bucket/"
     )
     assert aws.transcript(job)["results"]["transcripts"][0]["transcript"]
 
@@ -288,19 +185,9 @@ def test_output_key_rules_and_transcript_uris(aws: Aws) -> None:
 # -- failures -------------------------------------------------------------------------------
 
 
-def _wav(seconds: float) -> bytes:
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(16000)
-        out.writeframes(b"\x00\x10" * int(16000 * seconds))
-    return buffer.getvalue()
-
-
 def test_bad_media_fails_jobs_with_aws_reasons(aws: Aws) -> None:
-    aws.s3.put_object(Bucket=MEDIA, Key="corrupt.wav", Body=b"this is not audio\n" * 200)
-    aws.s3.put_object(Bucket=MEDIA, Key="short.wav", Body=_wav(0.3))
+    aws.s3.put_object(Bucket=aws.media_bucket, Key="corrupt.wav", Body=b"this is not audio\n" * 200)
+    aws.put_wav("short.wav", b"\x00\x10" * int(16000 * 0.3))
     clip = aws.upload(SAMPLE / "clip06_fast.wav")
     aws.start("corrupt", "corrupt.wav")
     aws.start("short", "short.wav")
@@ -315,7 +202,7 @@ def test_bad_media_fails_jobs_with_aws_reasons(aws: Aws) -> None:
     assert "minimum duration of 0.5 seconds" in reasons["short"]
     assert reasons["missing"] == MEDIA_NOT_FOUND
     assert reasons["mislabelled"] == FORMAT_MISMATCH
-    assert "Contents" not in aws.s3.list_objects_v2(Bucket=OUT)
+    assert "Contents" not in aws.s3.list_objects_v2(Bucket=aws.output_bucket)
     listed = aws.transcribe.list_transcription_jobs(Status="FAILED")["TranscriptionJobSummaries"]
     assert {s["TranscriptionJobName"]: s["FailureReason"] for s in listed} == reasons
     assert {r.name: r.failure_reason for r in aws.service.jobs} == reasons
@@ -327,7 +214,7 @@ def test_injected_failures(aws: Aws) -> None:
     job, history = aws.wait("doomed")
     assert history[-1] == "FAILED"
     assert job["FailureReason"] == INJECTED_FAILURE
-    assert "Contents" not in aws.s3.list_objects_v2(Bucket=OUT)
+    assert "Contents" not in aws.s3.list_objects_v2(Bucket=aws.output_bucket)
 
 
 def test_seeded_fault_fraction_is_reproducible() -> None:
@@ -350,7 +237,7 @@ def test_concurrent_job_quota_gives_limit_exceeded(aws: Aws) -> None:
     aws.start("two", key)
     with pytest.raises(ClientError) as excinfo:
         aws.start("three", key)
-    assert client_error(excinfo) == (
+    assert aws.error(excinfo) == (
         "LimitExceededException",
         "You have too many jobs running at the same time.",
     )
@@ -369,14 +256,14 @@ def test_start_rate_gives_throttling(aws: Aws) -> None:
     aws.start("b", "missing.wav")
     with pytest.raises(ClientError) as excinfo:
         aws.start("c", "missing.wav")
-    assert client_error(excinfo) == ("ThrottlingException", "Rate exceeded")
+    assert aws.error(excinfo) == ("ThrottlingException", "Rate exceeded")
     time.sleep(0.6)  # the bucket refills at 2 tokens per second
     aws.start("c", "missing.wav")
 
     aws.service.set_faults(throttle_fraction=1.0)
     with pytest.raises(ClientError) as excinfo:
         aws.start("d", "missing.wav")
-    assert client_error(excinfo)[0] == "ThrottlingException"
+    assert aws.error(excinfo)[0] == "ThrottlingException"
     names = [
         s["TranscriptionJobName"]
         for s in aws.transcribe.list_transcription_jobs()["TranscriptionJobSummaries"]
@@ -384,26 +271,15 @@ def test_start_rate_gives_throttling(aws: Aws) -> None:
     assert sorted(names) == ["a", "b", "c"]
 
 
-def test_duplicate_name_and_language_rules(aws: Aws) -> None:
+def test_duplicate_name_is_a_conflict_with_aws_wording(aws: Aws) -> None:
+    """Source: AWS's message, quoted in amazon-connect/amazon-connect-salesforce-scv#164."""
     aws.start("dup", "missing.wav")
     with pytest.raises(ClientError) as excinfo:
         aws.start("dup", "missing.wav")
-    assert client_error(excinfo)[0] == "ConflictException"
-    with pytest.raises(ClientError) as excinfo:
-        aws.transcribe.start_transcription_job(
-            TranscriptionJobName="no-language", Media={"MediaFileUri": f"s3://{MEDIA}/x.wav"}
-        )
-    assert client_error(excinfo)[0] == "BadRequestException"
-    aws.transcribe.start_transcription_job(
-        TranscriptionJobName="identify",
-        Media={"MediaFileUri": f"s3://{MEDIA}/missing.wav"},
-        IdentifyLanguage=True,
+    assert aws.error(excinfo) == (
+        "ConflictException",
+        "The requested job name already exists. Use a different job name.",
     )
-    job, _ = aws.wait("identify")
-    assert job["LanguageCode"] == "en-US"
-    aws.start("german", "missing.wav", LanguageCode="de-DE")
-    job, _ = aws.wait("german")
-    assert "English only" in job["FailureReason"]
 
 
 def test_reset_forgets_jobs(aws: Aws) -> None:
@@ -413,8 +289,8 @@ def test_reset_forgets_jobs(aws: Aws) -> None:
     aws.twin.reset()
     assert aws.service.jobs == []
     assert aws.transcribe.list_transcription_jobs()["TranscriptionJobSummaries"] == []
-    aws.s3.create_bucket(Bucket=MEDIA)  # the fixture's buckets went with the reset
-    aws.s3.create_bucket(Bucket=OUT)
+    aws.s3.create_bucket(Bucket=aws.media_bucket)  # the fixture's buckets went with the reset
+    aws.s3.create_bucket(Bucket=aws.output_bucket)
 
 
 # -- pure functions -------------------------------------------------------------------------
@@ -458,7 +334,7 @@ def test_whisper_words_become_amazon_items() -> None:
         {
             "id": 2,
             "type": "pronunciation",
-            "alternatives": [{"confidence": "0.9123", "content": "world"}],
+            "alternatives": [{"confidence": "0.912", "content": "world"}],
             "start_time": "1.0",
             "end_time": "1.25",
         },
