@@ -11,8 +11,9 @@ ChecksumSHA256 and GetObjectRequest ChecksumMode). Ingest then
   multipart upload's composite checksum) or without the row count;
 * hashes the bytes it parses and compares them with the checksum (botocore validates the same
   on the way in; this check does not depend on the runtime's botocore doing so);
-* counts the rows it parsed against ``scores-rows``, which catches a CSV cut at a row boundary
-  before it was hashed, something no checksum of the cut bytes could.
+* counts the rows it parsed against ``scores-rows``, and requires the final line break the
+  writer always writes, which together catch a CSV cut before it was hashed (at a row
+  boundary, or inside the last field), something no checksum of the cut bytes could.
 
 So a truncated or altered CSV is either refused by S3 at upload or refused by ingest with a
 FAILED message naming why; nothing is written from it. S3-native checksums were chosen over a
@@ -130,11 +131,14 @@ class HashingChunks:
         self._chunks = chunks
         self._hash = hashlib.sha256()
         self.size = 0
+        self.ends_with_newline = False
 
     def __iter__(self) -> Iterator[bytes]:
         for chunk in self._chunks:
             self._hash.update(chunk)
             self.size += len(chunk)
+            if chunk:
+                self.ends_with_newline = chunk.endswith(b"\n")
             yield chunk
 
     def sha256(self) -> str:
@@ -157,4 +161,8 @@ def check_content(proof: ScoresProof, read: HashingChunks, rows: int, uri: str) 
         raise ScoresIntegrityError(
             f"{uri} holds {rows} row(s) but its writer wrote {proof.rows}: the CSV was cut or"
             " altered before upload"
+        )
+    if not read.ends_with_newline:
+        raise ScoresIntegrityError(
+            f"{uri} does not end with a line break, as its writer ends every row: it was cut"
         )
