@@ -82,7 +82,9 @@ def deliver_at_once(twin: Twin, config: ingest_scores.Config, key: str) -> list[
 
 def run_messages(twin: Twin, config: ingest_scores.Config, run_id: str) -> list[Any]:
     return [
-        m for m in Inspector(twin).sns_messages(config.topic_arn) if m.attributes["run_id"] == run_id
+        m
+        for m in Inspector(twin).sns_messages(config.topic_arn)
+        if m.attributes["run_id"] == run_id
     ]
 
 
