@@ -14,7 +14,9 @@ S3 notification:
 * ``original``: the writer's proof of the original with altered bytes (a cut or flipped byte
   after hashing): S3 itself must refuse it (BadDigest);
 * ``unproven``: without a SHA-256 (a copy or a hand upload): ingest must refuse it;
-* ``cut-before-hash``: its own checksum but the writer's row count (cut before hashing).
+* ``cut-before-hash``: its own checksum but the writer's row count: a CSV cut before it was
+  hashed (used for cuts only: any other change made before hashing is content its writer
+  vouched for, the ``proof`` case).
 
 Every outcome is judged from what the twin holds afterwards, never from the handler's word:
 the run's DynamoDB items and its SNS messages. *Rejected cleanly*: no score item, no summary,
@@ -53,6 +55,7 @@ from botocore.exceptions import ClientError
 
 from pipeline.aws import Clients
 from pipeline.handlers import ingest_scores
+from pipeline.layout import SCORES_PREFIX, SCORES_SUFFIX
 from pipeline.results_table import ClaimPolicy, claim_notification, table_definition
 from pipeline.scores_csv import COLUMNS, COUNT_FIELDS, FLOAT_FIELDS, ScoreRow
 from pipeline.scores_object import ROWS_METADATA, encode_scores, sha256_base64
@@ -384,75 +387,17 @@ class Site:
     dynamodb: Any
 
     @classmethod
-    def build(cls, twin: Any) -> Site:
-        from deploy.package import lambda_zip
-
+    def build(cls, twin: Any, *, with_lambda: bool = True) -> Site:
+        """Buckets, table and topic; with the ingest Lambda (from the project's zip) notified
+        by the Lambda bucket unless ``with_lambda`` is False."""
         s3, dynamodb = twin.client("s3"), twin.client("dynamodb")
         for bucket in (DIRECT_BUCKET, LAMBDA_BUCKET):
             s3.create_bucket(Bucket=bucket)
             s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
         dynamodb.create_table(**table_definition(TABLE))
         topic_arn = twin.client("sns").create_topic(Name=TOPIC)["TopicArn"]
-        role = twin.client("iam").create_role(
-            RoleName="fault-matrix-ingest",
-            AssumeRolePolicyDocument=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "lambda.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                }
-            ),
-        )["Role"]["Arn"]
-        lam = twin.client("lambda")
-        function_arn = lam.create_function(
-            FunctionName=FUNCTION,
-            Runtime="python3.11",
-            Handler="pipeline.handlers.ingest_scores.handler",
-            Role=role,
-            Code={"ZipFile": lambda_zip()},
-            Timeout=300,
-            MemorySize=512,
-            Environment={
-                "Variables": {
-                    "SCORES_TABLE": TABLE,
-                    "ALERT_TOPIC_ARN": topic_arn,
-                    "REGRESSION_THRESHOLD": "0.02",
-                    "WORST_FILES": "10",
-                }
-            },
-        )["FunctionArn"]
-        lam.add_permission(
-            FunctionName=FUNCTION,
-            StatementId="s3",
-            Action="lambda:InvokeFunction",
-            Principal="s3.amazonaws.com",
-            SourceArn=f"arn:aws:s3:::{LAMBDA_BUCKET}",
-            SourceAccount=twin.account_id,
-        )
-        s3.put_bucket_notification_configuration(
-            Bucket=LAMBDA_BUCKET,
-            NotificationConfiguration={
-                "LambdaFunctionConfigurations": [
-                    {
-                        "LambdaFunctionArn": function_arn,
-                        "Events": ["s3:ObjectCreated:*"],
-                        "Filter": {
-                            "Key": {
-                                "FilterRules": [
-                                    {"Name": "prefix", "Value": "scores/"},
-                                    {"Name": "suffix", "Value": ".csv"},
-                                ]
-                            }
-                        },
-                    }
-                ]
-            },
-        )
+        if with_lambda:
+            _deploy_ingest(twin, topic_arn)
         config = ingest_scores.Config(TABLE, topic_arn, 0.02, 10)
         clients = Clients({name: twin.client(name) for name in ("s3", "dynamodb", "sns")})
         return cls(twin, topic_arn, config, clients, s3, dynamodb)
@@ -483,6 +428,73 @@ class Site:
         from emulation.core.inspector import Inspector
 
         return [inv for inv in Inspector(self.twin).invocations(FUNCTION) if not inv.ok]
+
+
+def _deploy_ingest(twin: Any, topic_arn: str) -> None:
+    """The ingest Lambda from the project's own zip, wired to the Lambda bucket as the template
+    wires it (ObjectCreated, prefix scores/, suffix .csv, invoke permission for S3)."""
+    from deploy.package import lambda_zip
+
+    role = twin.client("iam").create_role(
+        RoleName="fault-matrix-ingest",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "lambda.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+        ),
+    )["Role"]["Arn"]
+    lam = twin.client("lambda")
+    function_arn = lam.create_function(
+        FunctionName=FUNCTION,
+        Runtime="python3.11",
+        Handler="pipeline.handlers.ingest_scores.handler",
+        Role=role,
+        Code={"ZipFile": lambda_zip()},
+        Timeout=300,
+        MemorySize=512,
+        Environment={
+            "Variables": {
+                "SCORES_TABLE": TABLE,
+                "ALERT_TOPIC_ARN": topic_arn,
+                "REGRESSION_THRESHOLD": "0.02",
+                "WORST_FILES": "10",
+            }
+        },
+    )["FunctionArn"]
+    lam.add_permission(
+        FunctionName=FUNCTION,
+        StatementId="s3",
+        Action="lambda:InvokeFunction",
+        Principal="s3.amazonaws.com",
+        SourceArn=f"arn:aws:s3:::{LAMBDA_BUCKET}",
+        SourceAccount=twin.account_id,
+    )
+    twin.client("s3").put_bucket_notification_configuration(
+        Bucket=LAMBDA_BUCKET,
+        NotificationConfiguration={
+            "LambdaFunctionConfigurations": [
+                {
+                    "LambdaFunctionArn": function_arn,
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {
+                        "Key": {
+                            "FilterRules": [
+                                {"Name": "prefix", "Value": SCORES_PREFIX},
+                                {"Name": "suffix", "Value": SCORES_SUFFIX},
+                            ]
+                        }
+                    },
+                }
+            ]
+        },
+    )
 
 
 # ----------------------------------------------------------------------------------- delivery
@@ -654,6 +666,15 @@ def ingest_directly(site: Site, key: str) -> str | None:
     return None
 
 
+def try_directly(site: Site, run_id: str, upload: Upload, mode: str) -> Verdict:
+    """Upload as ``mode`` says, ingest in this process if S3 took it, and judge the result."""
+    key = f"scores/{run_id}.csv"
+    stored = put(site.s3, DIRECT_BUCKET, key, upload, mode)
+    error = ingest_directly(site, key) if stored else None
+    messages = site.messages().get(run_id, [])
+    return judge(site, run_id, upload, mode, stored, 1, error, messages)
+
+
 def hostile_csvs(site: Site, tally: Tally, seed: int, lambda_every: int) -> None:
     rng = random.Random(seed)
     ids = run_ids(seed)
@@ -666,14 +687,7 @@ def hostile_csvs(site: Site, tally: Tally, seed: int, lambda_every: int) -> None
             stored = put(site.s3, LAMBDA_BUCKET, key, upload, case.mode)
             via_lambda.append((case, run_id, upload, stored))
             continue
-        stored = put(site.s3, DIRECT_BUCKET, key, upload, case.mode)
-        error = ingest_directly(site, key) if stored else None
-        messages = site.messages().get(run_id, [])
-        tally.add(
-            case.category,
-            judge(site, run_id, upload, case.mode, stored, 1, error, messages),
-            case.label,
-        )
+        tally.add(case.category, try_directly(site, run_id, upload, case.mode), case.label)
     site.lambda_idle()
     failures = {
         inv.event["Records"][0]["s3"]["object"]["key"]: inv.error for inv in site.lambda_failures()
