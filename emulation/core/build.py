@@ -83,13 +83,13 @@ def _dynamodb(twin: Twin, config: TwinConfig) -> TwinPart:
 
 # In build order: a part may use the parts built before it.
 PARTS: dict[str, Callable[[Twin, TwinConfig], TwinPart]] = {
-    "s3": _s3,
-    "dynamodb": _dynamodb,
     "cloudformation": _cloudformation,
     "lambda": _lambda,
     "events": _events,
     "sagemaker": _sagemaker,
     "transcribe": _transcribe,
+    "s3": _s3,
+    "dynamodb": _dynamodb,
 }
 
 
