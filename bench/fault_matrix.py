@@ -307,14 +307,14 @@ BYTE_EDITS: list[tuple[str, Callable[[bytes, random.Random], bytes]]] = [
 ]
 
 
-def _flip(data: bytes, rng: random.Random) -> bytes:
+def flip(data: bytes, rng: random.Random) -> bytes:
     out = bytearray(data)
     at = rng.randrange(len(out))
     out[at] = rng.choice([b for b in range(256) if b != out[at]])
     return bytes(out)
 
 
-def _garble(data: bytes, rng: random.Random) -> bytes:
+def garble(data: bytes, rng: random.Random) -> bytes:
     out = bytearray(data)
     for _ in range(rng.randint(1, 4)):
         at = rng.randrange(len(out))
@@ -356,9 +356,9 @@ def hostile_cases(rng: random.Random) -> list[Case]:
     for label, edit in BYTE_EDITS:
         cases.append(Case("structure and encoding", label, "proof", _edit_bytes(edit)))
     for n in range(150):
-        cases.append(Case("byte flips, vouched", f"flip {n}", "proof", _edit_bytes(_flip)))
+        cases.append(Case("byte flips, vouched", f"flip {n}", "proof", _edit_bytes(flip)))
     for n in range(100):
-        cases.append(Case("garbling, vouched", f"garble {n}", "proof", _edit_bytes(_garble)))
+        cases.append(Case("garbling, vouched", f"garble {n}", "proof", _edit_bytes(garble)))
     for n in range(250):
         mode = ("original", "unproven", "cut-before-hash")[n % 3]
         maker = _edit_bytes(_cut_at_row if n % 5 == 0 else _cut)
@@ -366,7 +366,7 @@ def hostile_cases(rng: random.Random) -> list[Case]:
     for n in range(200):
         mode = ("original", "unproven")[n % 2]
         cases.append(
-            Case("byte flips after the proof", f"flip {n} ({mode})", mode, _edit_bytes(_flip))
+            Case("byte flips after the proof", f"flip {n} ({mode})", mode, _edit_bytes(flip))
         )
     cases.append(Case("valid", "untouched", "proof", _edit_bytes(lambda b, r: b)))
     return cases
@@ -584,12 +584,15 @@ def judge(
     site: Site,
     run_id: str,
     upload: Upload,
-    mode: str,
-    stored_object: bool,
-    versions: int,
-    error: str | None,
-    messages: list[Any],
+    error: str | None = None,
+    *,
+    mode: str = "proof",
+    stored_object: bool = True,
+    versions: int = 1,
 ) -> Verdict:
+    """What the twin holds for ``run_id`` after ``upload`` (sent as ``mode``; ``stored_object``
+    False if S3 refused it) was ingested ``versions`` times; ``error``: what escaped, if any."""
+    messages = site.messages().get(run_id, [])
     items = site.items(run_id)
     files = [item for item in items if item["sk"]["S"].startswith("FILE#")]
     summary = next((item for item in items if item["sk"]["S"] == "SUMMARY"), None)
@@ -671,8 +674,7 @@ def try_directly(site: Site, run_id: str, upload: Upload, mode: str) -> Verdict:
     key = f"scores/{run_id}.csv"
     stored = put(site.s3, DIRECT_BUCKET, key, upload, mode)
     error = ingest_directly(site, key) if stored else None
-    messages = site.messages().get(run_id, [])
-    return judge(site, run_id, upload, mode, stored, 1, error, messages)
+    return judge(site, run_id, upload, error, mode=mode, stored_object=stored)
 
 
 def hostile_csvs(site: Site, tally: Tally, seed: int, lambda_every: int) -> None:
@@ -692,11 +694,19 @@ def hostile_csvs(site: Site, tally: Tally, seed: int, lambda_every: int) -> None
     failures = {
         inv.event["Records"][0]["s3"]["object"]["key"]: inv.error for inv in site.lambda_failures()
     }
-    messages = site.messages()
     for case, run_id, upload, stored in via_lambda:
         error = failures.get(f"scores/{run_id}.csv")
-        verdict = judge(site, run_id, upload, case.mode, stored, 1, error, messages.get(run_id, []))
+        verdict = judge(site, run_id, upload, error, mode=case.mode, stored_object=stored)
         tally.add(case.category + " (S3 -> Lambda)", verdict, case.label)
+
+
+def fresh_upload(site: Site, bucket: str, run_id: str, rng: random.Random) -> tuple[Upload, str]:
+    """A valid scores CSV for ``run_id``, uploaded with its proof; returns it and its key."""
+    encoded = encode_scores(base_rows(run_id, rng))
+    upload = Upload(encoded.body, encoded.body, encoded.rows)
+    key = f"scores/{run_id}.csv"
+    put(site.s3, bucket, key, upload, "proof")
+    return upload, key
 
 
 def deliver_at_once(site: Site, key: str, deliveries: int) -> list[str]:
@@ -731,30 +741,15 @@ def overlapping(site: Site, tally: Tally, seed: int, rounds: int, deliveries: in
     ids = run_ids(seed + 1)
     for n in range(rounds):
         run_id = next(ids)
-        encoded = encode_scores(base_rows(run_id, rng))
-        upload = Upload(encoded.body, encoded.body, encoded.rows)
-        key = f"scores/{run_id}.csv"
-        put(site.s3, DIRECT_BUCKET, key, upload, "proof")
+        upload, key = fresh_upload(site, DIRECT_BUCKET, run_id, rng)
         errors = deliver_at_once(site, key, deliveries)
-        verdict = judge(
-            site,
-            run_id,
-            upload,
-            "proof",
-            True,
-            1,
-            errors[0] if errors else None,
-            site.messages().get(run_id, []),
-        )
+        verdict = judge(site, run_id, upload, errors[0] if errors else None)
         tally.add(f"overlapping x{deliveries} (threads)", verdict, f"round {n}")
     lam = site.twin.client("lambda")
     pending = []
     for _ in range(max(1, rounds // 2)):
         run_id = next(ids)
-        encoded = encode_scores(base_rows(run_id, rng))
-        upload = Upload(encoded.body, encoded.body, encoded.rows)
-        key = f"scores/{run_id}.csv"
-        put(site.s3, LAMBDA_BUCKET, key, upload, "proof")  # the notification: delivery 1
+        upload, key = fresh_upload(site, LAMBDA_BUCKET, run_id, rng)  # notified: delivery 1
         for _ in range(2):  # deliveries 2 and 3, overlapping it
             lam.invoke(
                 FunctionName=FUNCTION,
@@ -764,10 +759,8 @@ def overlapping(site: Site, tally: Tally, seed: int, rounds: int, deliveries: in
         pending.append((run_id, upload, key))
     site.lambda_idle()
     failures = {inv.event["Records"][0]["s3"]["object"]["key"] for inv in site.lambda_failures()}
-    messages = site.messages()
     for n, (run_id, upload, key) in enumerate(pending):
-        error = "the Lambda failed" if key in failures else None
-        verdict = judge(site, run_id, upload, "proof", True, 1, error, messages.get(run_id, []))
+        verdict = judge(site, run_id, upload, "the Lambda failed" if key in failures else None)
         tally.add("overlapping x3 (S3 -> Lambda)", verdict, f"round {n}")
 
 
@@ -783,10 +776,7 @@ def dying_publishers(site: Site, tally: Tally, seed: int, rounds: int) -> None:
     try:
         for n in range(rounds):
             run_id = next(ids)
-            encoded = encode_scores(base_rows(run_id, rng))
-            upload = Upload(encoded.body, encoded.body, encoded.rows)
-            key = f"scores/{run_id}.csv"
-            put(site.s3, DIRECT_BUCKET, key, upload, "proof")
+            upload, key = fresh_upload(site, DIRECT_BUCKET, run_id, rng)
             etag = site.s3.head_object(Bucket=DIRECT_BUCKET, Key=key)["ETag"]
             kind = ("claimed then died", "publish failed", "died mid-write")[n % 3]
             error = None
@@ -801,9 +791,7 @@ def dying_publishers(site: Site, tally: Tally, seed: int, rounds: int) -> None:
                     pass
             # Lambda's retry of the failed invocation:
             error = error or ingest_directly(site, key)
-            verdict = judge(
-                site, run_id, upload, "proof", True, 1, error, site.messages().get(run_id, [])
-            )
+            verdict = judge(site, run_id, upload, error)
             tally.add(f"publisher died ({kind})", verdict, f"round {n}")
     finally:
         ingest_scores.CLAIM_POLICY = saved
@@ -877,14 +865,7 @@ def runs_cut_part_way(site: Site, tally: Tally, seed: int) -> None:
         upload = Upload(body, body, len(oracle(body) or []))
         failed = [inv for inv in site.lambda_failures() if run_id in json.dumps(inv.event)]
         verdict = judge(
-            site,
-            run_id,
-            upload,
-            "proof",
-            True,
-            versions,
-            failed[0].error if failed else None,
-            site.messages().get(run_id, []),
+            site, run_id, upload, failed[0].error if failed else None, versions=versions
         )
         problem = expect(scores_of(run_id))
         if problem:

@@ -11,6 +11,8 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from emulation.transcribe.engines import Word
+from emulation.transcribe.output import transcript_document
 from pipeline import run as run_module
 from pipeline.failed_run import notebook_parameters, write_failed_run
 from pipeline.run import RunConfig, run_corpus
@@ -25,21 +27,9 @@ HEARD = {"a": "the cat sat on a mat", "b": "hello world", "c": "the quick brown"
 
 
 def transcript(job: str, words: list[str]) -> dict[str, Any]:
-    items = [
-        {
-            "start_time": f"{n:.2f}",
-            "end_time": f"{n + 0.5:.2f}",
-            "alternatives": [{"confidence": "0.9", "content": word}],
-            "type": "pronunciation",
-        }
-        for n, word in enumerate(words)
-    ]
-    return {
-        "jobName": job,
-        "accountId": "123456789012",
-        "status": "COMPLETED",
-        "results": {"transcripts": [{"transcript": " ".join(words)}], "items": items},
-    }
+    """Amazon's transcript JSON, as the twin's Transcribe writes it."""
+    spoken = [Word(word, n * 0.5, n * 0.5 + 0.4, 0.9) for n, word in enumerate(words)]
+    return transcript_document(job, "123456789012", spoken)
 
 
 class InstantTranscribe:
