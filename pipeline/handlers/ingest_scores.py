@@ -49,6 +49,7 @@ from botocore.exceptions import ClientError
 
 from pipeline import notify
 from pipeline.aws import Clients
+from pipeline.dynamodb_limits import NumberNotStorable, dynamodb_number
 from pipeline.errors import ConfigurationError, error_code
 from pipeline.handlers import configure_logging
 from pipeline.layout import run_id_of_scores_key
@@ -114,7 +115,7 @@ class Config:
             threshold = float(raw_threshold)
         except ValueError:
             threshold = math.nan
-        if not math.isfinite(threshold) or threshold < 0:
+        if not math.isfinite(threshold) or threshold < 0 or not _storable(threshold):
             raise ConfigurationError(
                 f"REGRESSION_THRESHOLD must be a WER rise >= 0 such as 0.02, got {raw_threshold!r}"
             )
@@ -122,6 +123,15 @@ class Config:
         if not re.fullmatch(r"[0-9]{1,6}", raw_worst.strip()):
             raise ConfigurationError(f"WORST_FILES must be a whole number, got {raw_worst!r}")
         return cls(env["SCORES_TABLE"], env["ALERT_TOPIC_ARN"], threshold, int(raw_worst))
+
+
+def _storable(number: float) -> bool:
+    """The summary item stores the threshold: it must be a number DynamoDB can hold."""
+    try:
+        dynamodb_number(number)
+    except NumberNotStorable:
+        return False
+    return True
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -798,6 +798,7 @@ def test_markers_written_before_claims_existed_still_count_as_sent(aws, clock):
         ({"SCORES_TABLE": "t"}, "ALERT_TOPIC_ARN"),
         ({"SCORES_TABLE": "t", "ALERT_TOPIC_ARN": "a", "REGRESSION_THRESHOLD": "2%"}, "THRESH"),
         ({"SCORES_TABLE": "t", "ALERT_TOPIC_ARN": "a", "REGRESSION_THRESHOLD": "-1"}, "THRESH"),
+        ({"SCORES_TABLE": "t", "ALERT_TOPIC_ARN": "a", "REGRESSION_THRESHOLD": "1e-200"}, "THRESH"),
         ({"SCORES_TABLE": "t", "ALERT_TOPIC_ARN": "a", "WORST_FILES": "ten"}, "WORST_FILES"),
     ],
 )
