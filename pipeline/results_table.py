@@ -25,11 +25,10 @@ import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields
-from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline.dynamodb_limits import dynamodb_number
 from pipeline.errors import PipelineError, error_code
@@ -111,18 +110,13 @@ def run_pk(run_id: str) -> str:
     return RUN_PREFIX + run_id
 
 
-def _number(value: float | int) -> Decimal:
-    """The exact Decimal DynamoDB stores (a float's shortest repr), or NumberNotStorable."""
-    return dynamodb_number(value)
-
-
 def _clean(attributes: Mapping[str, Any]) -> Item:
     """Drop None and empty strings (absent means "no value"); numbers become Decimal."""
     item: Item = {}
     for name, value in attributes.items():
         if value is None or value == "":
             continue
-        item[name] = _number(value) if isinstance(value, int | float) else value
+        item[name] = dynamodb_number(value) if isinstance(value, int | float) else value
     return item
 
 
@@ -354,9 +348,10 @@ def run_file_items(table_name: str, run_id: str, dynamodb_client: Any) -> Iterat
 class ClaimPolicy:
     """How long a claim lives and how a delivery waits on someone else's.
 
-    The lease must outlast a publish (one SNS call, normally well under a second) and is kept
-    short of Lambda's first retry of a failed invocation (about a minute), so the dead
-    publisher's own retry finds the claim expired. Waiting is bounded by one lease.
+    The lease must outlast a publish (one SNS call, normally well under a second). A delivery
+    that finds a live claim waits for it to be sent or to expire, at most one lease, which the
+    ingest function's 300-second timeout leaves room for; Lambda's retry of the dead
+    publisher's invocation (about a minute later) finds it expired or about to be.
     """
 
     lease_seconds: float = 60.0
@@ -488,7 +483,10 @@ def mark_notification_sent(table_name: str, marker: Item, token: str, dynamodb_c
 
 
 def release_notification(table_name: str, run_id: str, token: str, dynamodb_client: Any) -> None:
-    """Let our claim expire now (publishing failed), so the retry need not wait a lease."""
+    """Let our claim expire now (publishing failed), so the retry need not wait a lease.
+
+    Best effort: if this fails too, the claim simply expires when its lease ends.
+    """
     try:
         dynamodb_client.update_item(
             TableName=table_name,
@@ -502,6 +500,10 @@ def release_notification(table_name: str, run_id: str, token: str, dynamodb_clie
                 ":claimed": {"S": NOTIFICATION_CLAIMED},
             },
         )
-    except ClientError as exc:
+    except (ClientError, BotoCoreError) as exc:
         if error_code(exc) != "ConditionalCheckFailedException":
-            raise
+            LOG.warning(
+                "run %s: could not release the notification claim (%s); it expires with its lease",
+                run_id,
+                error_code(exc),
+            )

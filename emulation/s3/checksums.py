@@ -4,7 +4,8 @@ AWS: a PutObject (or any request with a body) carrying ``x-amz-checksum-<algorit
 value does not match the body is refused with 400 ``BadDigest``, "The SHA256 you specified did
 not match the calculated checksum." (S3 User Guide, "Checking object integrity in Amazon S3";
 botocore's s3 model, PutObjectRequest.ChecksumAlgorithm: "Amazon S3 fails the request with a
-BadDigest error"). A checksum sent as its header alone, without ``x-amz-sdk-checksum-algorithm``
+BadDigest error"; the wording as AWS answers it, e.g. aws/aws-sdk-ruby#3322, "The CRC32 you
+specified did not match the calculated checksum"). A checksum sent as its header alone, without ``x-amz-sdk-checksum-algorithm``
 (what boto3 sends for ``ChecksumSHA256=...`` without ``ChecksumAlgorithm``), is verified and
 stored the same way, and GetObject/HeadObject with ChecksumMode ENABLED return it.
 

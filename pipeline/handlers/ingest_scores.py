@@ -39,7 +39,7 @@ import logging
 import math
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
@@ -297,10 +297,11 @@ def _verified_items(rows: Iterator[ScoreRow], expected: list[bytes], uri: str) -
         raise ScoresReadError(f"{uri}: the second pass read fewer rows than the first")
 
 
-def _stream_rows(obj: Mapping[str, Any], read: HashingChunks) -> Iterator[tuple[int, ScoreRow]]:
-    """Rows of a get_object response with the line each starts on; closes the body."""
+def _stream_rows(obj: Mapping[str, Any], chunks: Iterable[bytes]) -> Iterator[tuple[int, ScoreRow]]:
+    """Rows read from ``chunks`` of a get_object response's body, with the line each starts on;
+    closes the body."""
     try:
-        reader: ScoresCsvReader = read_rows_from_bytes(read)
+        reader: ScoresCsvReader = read_rows_from_bytes(chunks)
         for row in reader:
             yield reader.line, row
     finally:
@@ -316,8 +317,8 @@ def _proof(obj: Mapping[str, Any], uri: str) -> ScoresProof:
         raise
 
 
-def _hashed(obj: Mapping[str, Any]) -> HashingChunks:
-    return HashingChunks(obj["Body"].iter_chunks(CHUNK_BYTES))
+def _chunks(obj: Mapping[str, Any]) -> Iterator[bytes]:
+    return obj["Body"].iter_chunks(CHUNK_BYTES)
 
 
 # ----------------------------------------------------------------------------------- a run
@@ -345,7 +346,7 @@ def _ingest_scores(
     tally = _Tally(run_id, config.worst_files)
     try:
         proof = _proof(obj, uri)
-        read = _hashed(obj)
+        read = HashingChunks(_chunks(obj))
         for line, row in _stream_rows(obj, read):
             tally.add(row, line)
         tally.batches.close()
@@ -379,7 +380,7 @@ def _ingest_scores(
         reason = f"{uri} changed during ingest; its newer version's event will be ingested"
         LOG.warning("run %s: %s", run_id, reason)
         return _result(bucket, key, "superseded", run_id=run_id, error=reason)
-    rows = (row for _, row in _stream_rows(second, _hashed(second)))
+    rows = (row for _, row in _stream_rows(second, _chunks(second)))
     items = _verified_items(rows, tally.batches.digests, uri)
     written = write_items(config.table, items, clients("dynamodb"), retry=WRITE_RETRY)
 
