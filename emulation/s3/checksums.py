@@ -5,9 +5,10 @@ value does not match the body is refused with 400 ``BadDigest``, "The SHA256 you
 not match the calculated checksum." (S3 User Guide, "Checking object integrity in Amazon S3";
 botocore's s3 model, PutObjectRequest.ChecksumAlgorithm: "Amazon S3 fails the request with a
 BadDigest error"; the wording as AWS answers it, e.g. aws/aws-sdk-ruby#3322, "The CRC32 you
-specified did not match the calculated checksum"). A checksum sent as its header alone, without ``x-amz-sdk-checksum-algorithm``
-(what boto3 sends for ``ChecksumSHA256=...`` without ``ChecksumAlgorithm``), is verified and
-stored the same way, and GetObject/HeadObject with ChecksumMode ENABLED return it.
+specified did not match the calculated checksum"). A checksum sent as its header alone,
+without ``x-amz-sdk-checksum-algorithm`` (what boto3 sends for ``ChecksumSHA256=...`` without
+``ChecksumAlgorithm``), is verified and stored the same way, and GetObject/HeadObject with
+ChecksumMode ENABLED return it.
 
 moto stores a provided value unchecked (its own TODO in ``S3Response._get_checksum``) and
 drops one sent without the SDK header. Both happen where moto reads the request's checksum
