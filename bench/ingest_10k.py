@@ -11,7 +11,6 @@ so the ratio is meaningful even though moto's absolute speed is not AWS's.
 
 from __future__ import annotations
 
-import io
 import os
 import sys
 import time
@@ -28,36 +27,32 @@ from moto import mock_aws  # noqa: E402
 
 from pipeline.handlers import ingest_scores  # noqa: E402
 from pipeline.results_table import table_definition  # noqa: E402
-from pipeline.scores_csv import ScoreRow, write_rows  # noqa: E402
+from pipeline.scores_csv import ScoreRow  # noqa: E402
+from pipeline.scores_object import put_scores  # noqa: E402
 
 RUN_ID = "2026-11-24T20-00-00Z-3fa9c1"
 BUCKET = "results"
 KEY = f"scores/{RUN_ID}.csv"
 
 
-def make_csv(rows: int) -> bytes:
+def make_rows(rows: int) -> list[ScoreRow]:
     def row(n: int) -> ScoreRow:
         ref, errors = 20 + n % 13, n % 7
-        wer = errors / ref
-        rates = {"wer": wer, "mer": wer, "wil": wer, "cer": wer / 2, "accuracy": 1 - wer}
-        counts = {"ref_words": ref, "hyp_words": ref, "substitutions": errors}
-        return ScoreRow(
-            RUN_ID,
-            f"clip{n:05d}.wav",
-            "ok",
-            **rates,
-            **counts,
+        return ScoreRow.from_counts(
+            run_id=RUN_ID,
+            file=f"clip{n:05d}.wav",
+            ref_words=ref,
+            substitutions=errors,
             deletions=0,
             insertions=0,
+            cer=errors / ref / 2,
             audio_seconds=3.0,
             job_name=f"asr-{RUN_ID}-{n}",
             engine="faster-whisper",
             language_code="en-US",
         )
 
-    stream = io.StringIO(newline="")
-    write_rows(stream, map(row, range(rows)))
-    return stream.getvalue().encode("utf-8")
+    return [row(n) for n in range(rows)]
 
 
 def naive(table_name: str, topic_arn: str) -> int:
@@ -94,7 +89,7 @@ def main() -> None:
         dynamodb.create_table(**table_definition("scores"))
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket=BUCKET)
-        s3.put_object(Bucket=BUCKET, Key=KEY, Body=make_csv(rows))
+        put_scores(s3, BUCKET, RUN_ID, make_rows(rows))  # with its proof, as the notebook does
         topic_arn = boto3.client("sns").create_topic(Name="alerts")["TopicArn"]
         os.environ.update(SCORES_TABLE="scores", ALERT_TOPIC_ARN=topic_arn)
 

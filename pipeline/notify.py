@@ -3,6 +3,12 @@
 Pure functions of a RunSummary and the rows worth showing, kept apart from the handler so the
 wording can be tested (and changed) without AWS. SNS limits shape them: a subject is ASCII,
 one line and under 100 characters; a message is at most 256 KB.
+
+Statuses stay three (OK, REGRESSION, FAILED: ``results_table``); a run in which some files
+failed keeps its status, and its subject says how many failed, e.g. ``ASR monitor OK (2 of 12
+files failed): ...``; the ``files_failed`` attribute lets subscribers filter on it. File names
+and errors in the body are shown on one line and, like the scores CSV's cells, with a leading
+``'`` where a spreadsheet would take them for a formula (OWASP, "CSV Injection").
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pipeline.results_table import RunSummary
-from pipeline.scores_csv import ScoreRow
+from pipeline.scores_csv import ScoreRow, neutralize_formula
 
 MAX_SUBJECT = 99  # SNS: "less than 100 characters"
 MAX_BODY_BYTES = 200_000  # well under SNS's 256 KB, leaving room for attributes
@@ -26,19 +32,30 @@ def _points(delta: float) -> str:
 
 
 def _one_line(text: str, limit: int = MAX_CELL) -> str:
-    """Control characters (a newline in a file name) would break the table: show them as '?'."""
-    flat = "".join(ch if ch.isprintable() else "?" for ch in text)
+    """Control characters (a newline in an error) would break the table: show them as '?'.
+    A leading formula character gets a ``'``, as in the scores CSV."""
+    flat = neutralize_formula("".join(ch if ch.isprintable() else "?" for ch in text))
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
+def _ascii(text: str) -> str:
+    return "".join(ch if " " <= ch <= "~" else "?" for ch in text)
+
+
 def subject(summary: RunSummary) -> str:
-    """E.g. ``ASR monitor REGRESSION: corpus WER 12.34% (+2.10 pts), run 2026-...``."""
-    text = f"ASR monitor {summary.status}: corpus WER {_percent(summary.corpus_wer)}"
+    """E.g. ``ASR monitor REGRESSION (2 of 12 files failed): corpus WER 12.34% (+2.10 pts), run
+    2026-...``; the run id is left out when the rest needs the room (attributes carry it)."""
+    text = f"ASR monitor {summary.status}"
+    if summary.failed:
+        text += f" ({summary.failed} of {summary.files} files failed)"
+    text += f": corpus WER {_percent(summary.corpus_wer)}"
     if summary.delta_wer is not None:
         text += f" ({_points(summary.delta_wer)})"
-    text += f", run {summary.run_id}"
-    ascii_text = "".join(ch if " " <= ch <= "~" else "?" for ch in text)
-    return ascii_text if len(ascii_text) <= MAX_SUBJECT else ascii_text[: MAX_SUBJECT - 3] + "..."
+    text = _ascii(text)
+    with_run = text + _ascii(f", run {summary.run_id}")
+    if len(with_run) <= MAX_SUBJECT:
+        return with_run
+    return text if len(text) <= MAX_SUBJECT else text[: MAX_SUBJECT - 3] + "..."
 
 
 def _corpus_lines(summary: RunSummary) -> list[str]:
@@ -118,4 +135,6 @@ def attributes(summary: RunSummary) -> dict[str, dict[str, str]]:
     }
     if summary.corpus_wer is not None:
         attrs["corpus_wer"] = {"DataType": "Number", "StringValue": f"{summary.corpus_wer:.6f}"}
+    if summary.files:
+        attrs["files_failed"] = {"DataType": "Number", "StringValue": str(summary.failed)}
     return attrs

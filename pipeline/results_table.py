@@ -1,25 +1,45 @@
-"""The DynamoDB layout of the scores table, its batch writer and the two queries ingest needs.
+"""The DynamoDB layout of the scores table, its batch writer, the two queries ingest needs, and
+the claim that makes a run's message go out once.
 
 Keys answer the two questions users ask: ``pk = RUN#<run_id>`` holds every file of a run (plus
 its summary and notification marker), and the ``history`` index (``gsi1pk = FILE#<file>`` or
 ``CORPUS``, ``gsi1sk = <run_id>``) holds one file's, or the corpus's, history in time order.
 Items are a pure function of their inputs, so writing the same run twice leaves the same items.
+
+The notification marker (``sk = NOTIFICATION``) is claimed with a conditional write *before*
+the message is published, so of several deliveries of one event that overlap, exactly one
+publishes (DynamoDB applies a conditional write atomically). The claim expires after
+``ClaimPolicy.lease_seconds``: a publisher that dies holding it (a Lambda timeout, a crash) is
+retried by Lambda, and the retry, or any delivery waiting on the claim, takes the expired claim
+over and publishes. That keeps the message at-least-once, never lost; a duplicate can happen
+only if a publisher outlives its lease between publishing and marking the message sent. Once
+sent, the marker names the object version (ETag) it reported, so a corrected CSV uploaded
+under the same key is reported again.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields
-from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import BotoCoreError, ClientError
 
-from pipeline.errors import PipelineError
-from pipeline.scores_csv import COLUMNS, COUNT_FIELDS, FLOAT_FIELDS, SCHEMA_VERSION, ScoreRow
+from pipeline.dynamodb_limits import dynamodb_number
+from pipeline.errors import PipelineError, error_code
+from pipeline.scores_csv import (
+    COLUMNS,
+    COUNT_FIELDS,
+    FILE_KEY_PREFIX,
+    FLOAT_FIELDS,
+    SCHEMA_VERSION,
+    ScoreRow,
+)
 
 LOG = logging.getLogger(__name__)
 
@@ -27,13 +47,17 @@ HISTORY_INDEX = "history"
 CORPUS_PK = "CORPUS"
 SUMMARY_SK = "SUMMARY"
 NOTIFICATION_SK = "NOTIFICATION"
-FILE_PREFIX = "FILE#"
+FILE_PREFIX = FILE_KEY_PREFIX  # the contract bounds file names by this key's size
 RUN_PREFIX = "RUN#"
 BATCH_SIZE = 25  # BatchWriteItem's limit
 
 RUN_OK = "OK"
 RUN_REGRESSION = "REGRESSION"
 RUN_FAILED = "FAILED"
+
+# The notification marker's states: a live claim (someone is publishing), or sent.
+NOTIFICATION_CLAIMED = "claimed"
+NOTIFICATION_SENT = "sent"
 
 Item = dict[str, Any]
 
@@ -86,18 +110,13 @@ def run_pk(run_id: str) -> str:
     return RUN_PREFIX + run_id
 
 
-def _number(value: float | int) -> Decimal:
-    """Decimal of the float's shortest repr: 0.1 is stored as 0.1, not 0.1000000000000000055."""
-    return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
-
-
 def _clean(attributes: Mapping[str, Any]) -> Item:
     """Drop None and empty strings (absent means "no value"); numbers become Decimal."""
     item: Item = {}
     for name, value in attributes.items():
         if value is None or value == "":
             continue
-        item[name] = _number(value) if isinstance(value, int | float) else value
+        item[name] = dynamodb_number(value) if isinstance(value, int | float) else value
     return item
 
 
@@ -178,12 +197,18 @@ def notification_item(
             "pk": run_pk(run_id),
             "sk": NOTIFICATION_SK,
             "run_id": run_id,
+            "state": NOTIFICATION_SENT,
             "etag": etag,
             "status": status,
             "subject": subject,
             "message_id": message_id,
         }
     )
+
+
+def is_notification_sent(marker: Mapping[str, Any]) -> bool:
+    """A marker that records a sent message (markers from before claims have no state)."""
+    return marker.get("state", NOTIFICATION_SENT) == NOTIFICATION_SENT
 
 
 def _serialize(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -315,3 +340,171 @@ def run_file_items(table_name: str, run_id: str, dynamodb_client: Any) -> Iterat
         ExpressionAttributeValues={":pk": {"S": run_pk(run_id)}, ":file": {"S": FILE_PREFIX}},
         ConsistentRead=True,
     )
+
+
+# ----------------------------------------------------------------------- notification claims
+
+
+@dataclass(frozen=True)
+class ClaimPolicy:
+    """How long a claim lives and how a delivery waits on someone else's.
+
+    The lease must outlast a publish (one SNS call, normally well under a second). A delivery
+    that finds a live claim waits for it to be sent or to expire, at most one lease, which the
+    ingest function's 300-second timeout leaves room for; Lambda's retry of the dead
+    publisher's invocation (about a minute later) finds it expired or about to be.
+    """
+
+    lease_seconds: float = 60.0
+    poll_seconds: float = 0.5
+    clock: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The outcome of claiming: ``token`` when this caller must publish, else ``sent``, the
+    marker of the message that already went out."""
+
+    token: str | None = None
+    sent: Item | None = None
+
+
+class ClaimPendingError(PipelineError):
+    """Another delivery held the claim for longer than a lease: transient, so callers re-raise
+    and Lambda retries the event (by then the claim is sent or expired)."""
+
+
+_STATE_NAMES = {"#state": "state"}
+
+
+def claim_notification(
+    table_name: str,
+    run_id: str,
+    etag: str | None,
+    dynamodb_client: Any,
+    policy: ClaimPolicy = ClaimPolicy(),
+) -> Claim:
+    """Claim the right to publish run ``run_id``'s message for object version ``etag``.
+
+    Returns ``Claim(token=...)`` to the one caller that must publish (then
+    ``mark_notification_sent`` or, if publishing failed, ``release_notification``), or
+    ``Claim(sent=marker)`` when the message already went out: for this ETag, or for any
+    version when ``etag`` is None (the object is missing, so any message about the run will
+    do). A live claim of another delivery is waited on until it is sent or expires.
+    """
+    deadline = policy.clock() + policy.lease_seconds + policy.poll_seconds
+    while True:
+        now = policy.clock()
+        token = secrets.token_hex(16)
+        if _try_claim(table_name, run_id, etag, token, now, policy, dynamodb_client):
+            return Claim(token=token)
+        marker = get_item(table_name, run_pk(run_id), NOTIFICATION_SK, dynamodb_client)
+        if marker is None:
+            continue  # released between the write and the read: try again at once
+        if is_notification_sent(marker) and (etag is None or marker.get("etag") == etag):
+            return Claim(sent=marker)
+        if policy.clock() >= deadline:
+            raise ClaimPendingError(
+                f"run {run_id}: the notification marker stayed {marker.get('state')!r} (ETag"
+                f" {marker.get('etag')}) for more than {policy.lease_seconds:g} s"
+            )
+        # A live claim of another delivery: wait for it to be sent or to expire. (A marker
+        # that changed between the write and the read is retried after the same short wait.)
+        policy.sleep(policy.poll_seconds)
+
+
+def _try_claim(
+    table_name: str,
+    run_id: str,
+    etag: str | None,
+    token: str,
+    now: float,
+    policy: ClaimPolicy,
+    client: Any,
+) -> bool:
+    item = _clean(
+        {
+            "pk": run_pk(run_id),
+            "sk": NOTIFICATION_SK,
+            "run_id": run_id,
+            "state": NOTIFICATION_CLAIMED,
+            "etag": etag,
+            "claim_token": token,
+            "claim_expires": round(now + policy.lease_seconds, 3),
+        }
+    )
+    # Free to claim: no marker; an expired claim; or (with an object) a message sent for
+    # another version of it. Markers written before claims existed have no state: sent.
+    condition = "attribute_not_exists(pk) OR (#state = :claimed AND claim_expires < :now)"
+    values: dict[str, Any] = {":claimed": NOTIFICATION_CLAIMED, ":now": round(now, 3)}
+    if etag is not None:
+        condition += (
+            " OR ((attribute_not_exists(#state) OR #state = :sent)"
+            " AND (attribute_not_exists(etag) OR etag <> :etag))"
+        )
+        values.update({":sent": NOTIFICATION_SENT, ":etag": etag})
+    try:
+        client.put_item(
+            TableName=table_name,
+            Item=_serialize(item),
+            ConditionExpression=condition,
+            ExpressionAttributeNames=_STATE_NAMES,
+            ExpressionAttributeValues=_serialize(_clean(values)),
+        )
+    except ClientError as exc:
+        if error_code(exc) == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def mark_notification_sent(table_name: str, marker: Item, token: str, dynamodb_client: Any) -> bool:
+    """Replace our claim by the sent ``marker`` (from ``notification_item``).
+
+    False if the claim was no longer ours (it expired and another delivery took it over, and
+    will publish too): the message then goes out twice, never zero times.
+    """
+    try:
+        dynamodb_client.put_item(
+            TableName=table_name,
+            Item=_serialize(marker),
+            ConditionExpression="claim_token = :token",
+            ExpressionAttributeValues={":token": {"S": token}},
+        )
+    except ClientError as exc:
+        if error_code(exc) == "ConditionalCheckFailedException":
+            LOG.warning(
+                "run %s: the notification claim expired before it was marked sent",
+                marker.get("run_id"),
+            )
+            return False
+        raise
+    return True
+
+
+def release_notification(table_name: str, run_id: str, token: str, dynamodb_client: Any) -> None:
+    """Let our claim expire now (publishing failed), so the retry need not wait a lease.
+
+    Best effort: if this fails too, the claim simply expires when its lease ends.
+    """
+    try:
+        dynamodb_client.update_item(
+            TableName=table_name,
+            Key={"pk": {"S": run_pk(run_id)}, "sk": {"S": NOTIFICATION_SK}},
+            UpdateExpression="SET claim_expires = :zero",
+            ConditionExpression="claim_token = :token AND #state = :claimed",
+            ExpressionAttributeNames=_STATE_NAMES,
+            ExpressionAttributeValues={
+                ":zero": {"N": "0"},
+                ":token": {"S": token},
+                ":claimed": {"S": NOTIFICATION_CLAIMED},
+            },
+        )
+    except (ClientError, BotoCoreError) as exc:
+        if error_code(exc) != "ConditionalCheckFailedException":
+            LOG.warning(
+                "run %s: could not release the notification claim (%s); it expires with its lease",
+                run_id,
+                error_code(exc),
+            )

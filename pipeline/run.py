@@ -3,30 +3,39 @@
 The notebook stays thin and calls ``run_corpus``. Upload order is part of the contract: transcripts
 (written by Transcribe) first, then the run report, and the scores CSV last, because the CSV's
 arrival triggers ingest and ingest must see a complete run.
+
+A problem with one file fails that file's row, naming its key, never the run: a reference
+deleted mid-run, a transcript that cannot be read, a score the contract refuses, even an
+unexpected exception while scoring it. A file whose name holds control characters is not
+transcribed; its row fails, naming it with the characters escaped (``scores_csv.file_label``).
 """
 
 from __future__ import annotations
 
-import io
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline import scores_csv
 from pipeline.errors import ScoringError
 from pipeline.layout import REPORT_NAME, SUMMARY_NAME, report_key, scores_key
 from pipeline.report_html import render_report
+from pipeline.scores_object import put_scores
 from pipeline.scoring.corpus import CorpusWer, corpus_wer
 from pipeline.scoring.metrics import FileScore, score_file
 from pipeline.scoring.normalize import get_normalizer
 from pipeline.transcribe import (
     Corpus,
+    CorpusItem,
     ProgressEvent,
     TranscriptionResult,
     discover_corpus,
     transcribe_corpus,
 )
+from pipeline.transcribe.pacing import describe_error
 
 
 @dataclass(frozen=True)
@@ -108,7 +117,7 @@ def run_corpus(
     get_normalizer(config.normalizer)  # an unknown name fails before any job is started
     corpus = discover_corpus(s3, config.media_bucket, config.corpus_prefix)
     results = transcribe_corpus(
-        corpus.items,
+        nameable(corpus.items),
         transcribe=transcribe,
         s3=s3,
         media_bucket=config.media_bucket,
@@ -120,14 +129,49 @@ def run_corpus(
         job_timeout=config.job_timeout,
         on_progress=on_progress,
     )
-    references = {item.file: item.reference_key for item in corpus.items}
-    files = [
-        score_result(config, result, references[result.file], s3, config.media_bucket)
-        for result in results
-    ]
+    files = score_results(config, corpus.items, results, s3)
     outcome = build_outcome(config, corpus, files)
     publish(outcome, s3)
     return outcome
+
+
+def score_results(
+    config: RunConfig,
+    items: Sequence[CorpusItem],
+    results: Sequence[TranscriptionResult],
+    s3: Any,
+) -> list[FileOutcome]:
+    """One outcome per corpus item, in corpus order: scored from its result, or failed."""
+    by_file = {result.file: result for result in results}
+    return [
+        score_result(config, by_file[item.file], item.reference_key, s3, config.media_bucket)
+        if item.file in by_file
+        else unnameable(config, item)
+        for item in items
+    ]
+
+
+def nameable(items: Sequence[CorpusItem]) -> list[CorpusItem]:
+    """The items whose names a row can carry; the others get ``unnameable`` rows."""
+    return [item for item in items if not scores_csv.control_characters(item.file)]
+
+
+def unnameable(config: RunConfig, item: CorpusItem) -> FileOutcome:
+    """The failed row of a file whose name the contract refuses (control characters)."""
+    controls = ", ".join(scores_csv.control_characters(item.file))
+    error = (
+        f"the file name holds control character(s) {controls}; rename s3://"
+        f"{config.media_bucket}/{scores_csv.file_label(item.audio_key)} (shown escaped): it"
+        " was not transcribed"
+    )
+    row = scores_csv.ScoreRow.failed(
+        run_id=config.run_id,
+        file=scores_csv.file_label(item.file),
+        error=error,
+        engine=config.engine_label,
+        language_code=config.language_code,
+    )
+    return FileOutcome(row=row, reference=None, hypothesis=None, alignment=None)
 
 
 def build_outcome(config: RunConfig, corpus: Corpus, files: list[FileOutcome]) -> RunOutcome:
@@ -142,7 +186,12 @@ def build_outcome(config: RunConfig, corpus: Corpus, files: list[FileOutcome]) -
 
 
 def read_reference(s3: Any, bucket: str, key: str) -> str:
-    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except (ClientError, BotoCoreError) as exc:
+        raise ScoringError(
+            f"reference s3://{bucket}/{key} could not be read: {describe_error(exc)}"
+        ) from exc
     try:
         return body.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -165,26 +214,35 @@ def score_result(
         "engine": config.engine_label,
         "language_code": config.language_code,
     }
+    audio_uri = f"s3://{media_bucket}/{result.audio_key}"
     reference: str | None = None
     try:
         if reference_key is None:
             raise ScoringError(f"missing reference: no .txt beside {result.audio_key}")
         reference = read_reference(s3, media_bucket, reference_key)
         if result.status != "ok" or result.transcript is None:
-            raise ScoringError(f"transcription failed: {result.error}")
+            raise ScoringError(f"transcription of {audio_uri} failed: {result.error}")
         score = score_file(reference, result.transcript, config.normalizer)
+        row = scored_row(score, base)
     except ScoringError as exc:
+        error = str(exc)
+    except scores_csv.ScoresCsvError as exc:  # e.g. audio longer than Transcribe allows
+        base["audio_seconds"] = None
+        error = f"the score of {audio_uri} breaks the scores CSV contract: {exc}"
+    except Exception as exc:  # one file's surprise must not cost the other files their scores
+        error = f"scoring {audio_uri} failed: {type(exc).__name__}: {exc}"
+    else:
         return FileOutcome(
-            row=scores_csv.ScoreRow.failed(error=str(exc), **base),
+            row=row,
             reference=reference,
             hypothesis=result.transcript,
-            alignment=None,
+            alignment=score.alignment,
         )
     return FileOutcome(
-        row=scored_row(score, base),
+        row=scores_csv.ScoreRow.failed(error=error, **base),
         reference=reference,
         hypothesis=result.transcript,
-        alignment=score.alignment,
+        alignment=None,
     )
 
 
@@ -224,12 +282,4 @@ def publish(outcome: RunOutcome, s3: Any) -> None:
         Body=render_report(outcome.summary()).encode(),
         ContentType="text/html; charset=utf-8",
     )
-    upload_scores(s3, bucket, run_id, [f.row for f in outcome.files])
-
-
-def upload_scores(s3: Any, bucket: str, run_id: str, rows: list[scores_csv.ScoreRow]) -> str:
-    buffer = io.StringIO()
-    scores_csv.write_rows(buffer, rows)
-    key = scores_key(run_id)
-    s3.put_object(Bucket=bucket, Key=key, Body=buffer.getvalue().encode(), ContentType="text/csv")
-    return key
+    put_scores(s3, bucket, run_id, [f.row for f in outcome.files])

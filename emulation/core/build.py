@@ -25,7 +25,9 @@ from emulation.core.backends import LocalStackBackend, get_backend
 from emulation.core.errors import TwinConfigError
 from emulation.core.server import free_port
 from emulation.core.twin import DEFAULT_REGION, Twin, TwinPart
+from emulation.dynamodb.atomic_writes import AtomicWrites
 from emulation.events.scheduler import Scheduler
+from emulation.s3.checksums import S3Checksums
 from emulation.sagemaker.config import DEFAULT_NOTEBOOK_CONTAINER, NotebookHostConfig
 from emulation.sagemaker.notebook_host import NotebookHost
 from emulation.transcribe.service import TranscribeConfig, TranscribeService
@@ -72,6 +74,14 @@ def _cloudformation(twin: Twin, config: TwinConfig) -> TwinPart:
     return CloudFormationPart()
 
 
+def _s3(twin: Twin, config: TwinConfig) -> TwinPart:
+    return S3Checksums()
+
+
+def _dynamodb(twin: Twin, config: TwinConfig) -> TwinPart:
+    return AtomicWrites()
+
+
 # In build order: a part may use the parts built before it.
 PARTS: dict[str, Callable[[Twin, TwinConfig], TwinPart]] = {
     "cloudformation": _cloudformation,
@@ -79,6 +89,8 @@ PARTS: dict[str, Callable[[Twin, TwinConfig], TwinPart]] = {
     "events": _events,
     "sagemaker": _sagemaker,
     "transcribe": _transcribe,
+    "s3": _s3,
+    "dynamodb": _dynamodb,
 }
 
 

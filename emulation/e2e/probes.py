@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pipeline.layout import SCORES_PREFIX, SCORES_SUFFIX, run_id_of_scores_key
-from pipeline.results_table import NOTIFICATION_SK, get_item, run_pk
+from pipeline.results_table import NOTIFICATION_SK, get_item, is_notification_sent, run_pk
 
 if TYPE_CHECKING:
     from emulation.e2e.sites import Site
@@ -198,12 +198,14 @@ class RunProbes:
 
     # -- DynamoDB and SNS -----------------------------------------------------------------
     def ingest_finished(self) -> dict[str, Any] | None:
-        """The run's NOTIFICATION item: ingest writes it last, once the message went out."""
+        """The run's NOTIFICATION item once it says sent: ingest marks it last, after the message
+        went out (before that it holds the publisher's claim)."""
         if self.run_id is None:
             return None
         table = self.outputs["ScoresTableName"]
         dynamodb = self.site.client("dynamodb")
-        return get_item(table, run_pk(self.run_id), NOTIFICATION_SK, dynamodb)
+        marker = get_item(table, run_pk(self.run_id), NOTIFICATION_SK, dynamodb)
+        return marker if marker is not None and is_notification_sent(marker) else None
 
     def notification(self) -> dict[str, Any] | None:
         for message in self.notifications():

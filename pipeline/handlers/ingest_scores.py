@@ -3,35 +3,43 @@
 Two passes over the object keep memory flat and writes all-or-nothing with respect to bad
 input: pass 1 streams the CSV through the strict reader and keeps only what the summary needs
 (per-file error and reference-word counts, a bounded heap of the worst files, the first
-failures); pass 2 streams the same object version again (``IfMatch`` on the ETag) and writes
-the file items in batches. A malformed CSV therefore writes no score items at all.
+failures, one digest per batch of rows); pass 2 streams the same object version again
+(``IfMatch`` on the ETag) and writes the file items in batches, each batch only after its rows
+proved equal to the ones pass 1 validated. A malformed CSV therefore writes no score items.
 
-Idempotence. S3 delivers events at least once, so everything here may run twice:
+Integrity (``pipeline.scores_object``). The object must carry its writer's proof, S3's own
+ChecksumSHA256 plus the row count in its metadata; pass 1 hashes what it parses and counts the
+rows. An object without the proof, or whose rows disagree with it, is refused with a FAILED
+message. Bytes that disagree with S3's stored checksum are a transport fault: that raises, and
+Lambda's retry reads the object again.
+
+Idempotence. S3 delivers events at least once, so everything here may run twice, or at once:
 
 * Items are keyed by (run, file) and are a pure function of the CSV, and the previous run is
   found by key order (``gsi1sk < run_id``), so a second ingest rewrites identical items.
-* The message is guarded by a marker item ``pk=RUN#<run_id>, sk=NOTIFICATION`` holding the
-  ETag of the object version it reported. Before publishing, the handler reads the marker
-  (strongly consistent); if it names the same ETag, the message already went out. The order
-  is *publish, then mark*, which is at-least-once: if the function dies between the two
-  steps, the retry sends the message again. The other order (mark, then publish) is
-  at-most-once and could lose a FAILED or REGRESSION alert, which is the worse outcome.
-  A corrected CSV uploaded under the same key has a new ETag, so it is reported again.
+* The message is guarded by the notification marker ``pk=RUN#<run_id>, sk=NOTIFICATION``,
+  claimed with a conditional write before publishing (``results_table.claim_notification``):
+  of overlapping deliveries exactly one publishes, the others wait for its claim to resolve.
+  The claim expires, so a publisher that dies holding it is replaced (at-least-once: a FAILED
+  or REGRESSION alert is never lost). The sent marker names the object version's ETag, so a
+  corrected CSV uploaded under the same key is reported again.
 
-Bad input (a key that is not ``scores/<run_id>.csv``, a missing object, a malformed CSV) is
-reported in the result, and the last two in a FAILED message; it never raises, because a
-retry cannot fix it. Anything else (throttling that outlasted the retries, a missing table)
-raises after every record was tried, so Lambda's retry and DLQ take over.
+Bad input (a key that is not ``scores/<run_id>.csv``, a missing object, a malformed CSV, a CSV
+without its proof) is reported in the result, and all but the first in a FAILED message; it
+never raises, because a retry cannot fix it. Anything else (throttling that outlasted the
+retries, a missing table, a corrupted read, a claim held too long) raises after every record
+was tried, so Lambda's retry and DLQ take over.
 """
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import logging
 import math
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
@@ -41,34 +49,43 @@ from botocore.exceptions import ClientError
 
 from pipeline import notify
 from pipeline.aws import Clients
+from pipeline.dynamodb_limits import NumberNotStorable, dynamodb_number
 from pipeline.errors import ConfigurationError, error_code
 from pipeline.handlers import configure_logging
 from pipeline.layout import run_id_of_scores_key
 from pipeline.results_table import (
-    FILE_PREFIX,
-    NOTIFICATION_SK,
+    BATCH_SIZE,
     RUN_FAILED,
     RUN_OK,
     RUN_REGRESSION,
+    ClaimPolicy,
+    Item,
     RetryPolicy,
     RunSummary,
+    claim_notification,
     file_item,
-    get_item,
+    mark_notification_sent,
     notification_item,
     previous_summary,
     put_item,
-    run_pk,
+    release_notification,
     summary_item,
     write_items,
 )
 from pipeline.run_id import is_run_id
 from pipeline.scores_csv import (
     STATUS_OK,
-    TEXT_FIELDS,
     ScoreRow,
     ScoresCsvError,
     ScoresCsvReader,
     read_rows_from_bytes,
+)
+from pipeline.scores_object import (
+    HashingChunks,
+    ScoresIntegrityError,
+    ScoresProof,
+    ScoresReadError,
+    check_content,
 )
 from pipeline.scoring.corpus import corpus_wer
 
@@ -76,9 +93,8 @@ LOG = logging.getLogger(__name__)
 
 CHUNK_BYTES = 256 * 1024
 MAX_LISTED_FAILURES = 50  # the body lists this many failed files, then counts the rest
-MAX_SORT_KEY_BYTES = 1024  # DynamoDB's limit on a sort key
-MAX_TEXT_BYTES = 350_000  # an item is at most 400 KB; numbers and keys need the rest
-WRITE_RETRY = RetryPolicy()  # a module setting so tests can make retries instant
+WRITE_RETRY = RetryPolicy()  # module settings, so tests can make retries and waits instant
+CLAIM_POLICY = ClaimPolicy()
 _EPSILON = 1e-12  # so a rise of exactly the threshold (0.12 - 0.10) is not a regression
 
 
@@ -99,7 +115,7 @@ class Config:
             threshold = float(raw_threshold)
         except ValueError:
             threshold = math.nan
-        if not math.isfinite(threshold) or threshold < 0:
+        if not math.isfinite(threshold) or threshold < 0 or not _storable(threshold):
             raise ConfigurationError(
                 f"REGRESSION_THRESHOLD must be a WER rise >= 0 such as 0.02, got {raw_threshold!r}"
             )
@@ -107,6 +123,15 @@ class Config:
         if not re.fullmatch(r"[0-9]{1,6}", raw_worst.strip()):
             raise ConfigurationError(f"WORST_FILES must be a whole number, got {raw_worst!r}")
         return cls(env["SCORES_TABLE"], env["ALERT_TOPIC_ARN"], threshold, int(raw_worst))
+
+
+def _storable(number: float) -> bool:
+    """The summary item stores the threshold: it must be a number DynamoDB can hold."""
+    try:
+        dynamodb_number(number)
+    except NumberNotStorable:
+        return False
+    return True
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -178,10 +203,12 @@ class _Tally:
     def __init__(self, run_id: str, worst_files: int):
         self.run_id = run_id
         self.worst_files = worst_files
+        self.rows = 0
         self.counts: list[tuple[int, int]] = []
         self.lines: dict[str, int] = {}
         self.failed = 0
         self.failures: list[ScoreRow] = []
+        self.batches = _BatchDigests()
         self._heap: list[_Ranked] = []
 
     def add(self, row: ScoreRow, line: int) -> None:
@@ -191,12 +218,13 @@ class _Tally:
                 line=line,
                 field="run_id",
             )
-        _check_storable(row, line)
         first = self.lines.setdefault(row.file, line)
         if first != line:
             raise ScoresCsvError(
                 f"duplicate file {row.file!r} (first on line {first})", line=line, field="file"
             )
+        self.rows += 1
+        self.batches.add(row)
         if row.status != STATUS_OK:
             self.failed += 1
             if len(self.failures) < MAX_LISTED_FAILURES:
@@ -219,31 +247,78 @@ class _Tally:
         return [entry.row for entry in sorted(self._heap, reverse=True)]
 
 
-def _check_storable(row: ScoreRow, line: int) -> None:
-    """DynamoDB's limits, checked in pass 1 so an oversized row fails the run before any write."""
-    if len((FILE_PREFIX + row.file).encode("utf-8")) > MAX_SORT_KEY_BYTES:
-        raise ScoresCsvError(
-            f"file name longer than DynamoDB's {MAX_SORT_KEY_BYTES}-byte sort key allows",
-            line=line,
-            field="file",
-        )
-    text_bytes = sum(len(getattr(row, name).encode("utf-8")) for name in TEXT_FIELDS)
-    if text_bytes > MAX_TEXT_BYTES:
-        raise ScoresCsvError(
-            f"row text is {text_bytes} bytes, over the {MAX_TEXT_BYTES} that fit one item",
-            line=line,
-        )
+class _BatchDigests:
+    """One SHA-256 per BATCH_SIZE rows: pass 2 writes a batch only if its rows hash the same,
+    so a read that differs from pass 1's (it cannot, short of a transport fault the checksum
+    catches only at the end) never reaches the table. 32 bytes per 25 rows."""
+
+    def __init__(self) -> None:
+        self.digests: list[bytes] = []
+        self._current = hashlib.sha256()
+        self._size = 0
+
+    def add(self, row: ScoreRow) -> None:
+        self._current.update(repr(row).encode("utf-8", "surrogatepass"))
+        self._size += 1
+        if self._size == BATCH_SIZE:
+            self.close()
+
+    def close(self) -> None:
+        if self._size:
+            self.digests.append(self._current.digest())
+            self._current, self._size = hashlib.sha256(), 0
 
 
-def _stream_rows(obj: Mapping[str, Any]) -> Iterator[tuple[int, ScoreRow]]:
-    """Rows of a get_object response with the line each starts on; closes the body."""
-    body = obj["Body"]
+def _verified_items(rows: Iterator[ScoreRow], expected: list[bytes], uri: str) -> Iterator[Item]:
+    """Pass 2's file items, released a batch at a time once the batch matches pass 1."""
+    batch: list[ScoreRow] = []
+    seen = _BatchDigests()
+
+    def release() -> list[Item]:
+        index = len(seen.digests)
+        for row in batch:
+            seen.add(row)
+        seen.close()
+        if index >= len(expected) or seen.digests[index] != expected[index]:
+            raise ScoresReadError(
+                f"{uri}: rows {index * BATCH_SIZE + 1}.. read differently"
+                " in the second pass; nothing more was written"
+            )
+        return [file_item(row) for row in batch]
+
+    for row in rows:
+        batch.append(row)
+        if len(batch) == BATCH_SIZE:
+            yield from release()
+            batch = []
+    if batch:
+        yield from release()
+    if len(seen.digests) != len(expected):
+        raise ScoresReadError(f"{uri}: the second pass read fewer rows than the first")
+
+
+def _stream_rows(obj: Mapping[str, Any], chunks: Iterable[bytes]) -> Iterator[tuple[int, ScoreRow]]:
+    """Rows read from ``chunks`` of a get_object response's body, with the line each starts on;
+    closes the body."""
     try:
-        reader: ScoresCsvReader = read_rows_from_bytes(body.iter_chunks(CHUNK_BYTES))
+        reader: ScoresCsvReader = read_rows_from_bytes(chunks)
         for row in reader:
             yield reader.line, row
     finally:
-        body.close()
+        obj["Body"].close()
+
+
+def _proof(obj: Mapping[str, Any], uri: str) -> ScoresProof:
+    """The writer's proof on the object, or ScoresIntegrityError (the body closed unread)."""
+    try:
+        return ScoresProof.of(obj, uri)
+    except ScoresIntegrityError:
+        obj["Body"].close()
+        raise
+
+
+def _chunks(obj: Mapping[str, Any]) -> Iterator[bytes]:
+    return obj["Body"].iter_chunks(CHUNK_BYTES)
 
 
 # ----------------------------------------------------------------------------------- a run
@@ -254,7 +329,7 @@ def _ingest_scores(
 ) -> dict[str, Any]:
     uri = f"s3://{bucket}/{key}"
     try:
-        obj = clients("s3").get_object(Bucket=bucket, Key=key)
+        obj = clients("s3").get_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
     except ClientError as exc:
         if error_code(exc) != "NoSuchKey":
             raise
@@ -270,11 +345,16 @@ def _ingest_scores(
 
     tally = _Tally(run_id, config.worst_files)
     try:
-        for line, row in _stream_rows(obj):
+        proof = _proof(obj, uri)
+        read = HashingChunks(_chunks(obj))
+        for line, row in _stream_rows(obj, read):
             tally.add(row, line)
-    except ScoresCsvError as exc:
-        reason = f"{uri}: {exc}"
-        LOG.error("run %s: unreadable scores CSV, nothing written: %s", run_id, reason)
+        tally.batches.close()
+        check_content(proof, read, tally.rows, uri)
+    except (ScoresCsvError, ScoresIntegrityError) as exc:
+        where = {"line": exc.line, "field": exc.field} if isinstance(exc, ScoresCsvError) else {}
+        reason = str(exc) if isinstance(exc, ScoresIntegrityError) else f"{uri}: {exc}"
+        LOG.error("run %s: refused, nothing written: %s", run_id, reason)
         summary = RunSummary(run_id, RUN_FAILED, uri, error=reason)
         sent = _notify_once(summary, [], [], etag, config, clients)
         return _result(
@@ -284,22 +364,24 @@ def _ingest_scores(
             run_id=run_id,
             status=RUN_FAILED,
             error=reason,
-            line=exc.line,
-            field=exc.field,
             written=0,
+            **where,
             **sent,
         )
     LOG.info("run %s: %s is valid: %d file(s), %d failed", run_id, uri, tally.files, tally.failed)
 
     try:
-        second = clients("s3").get_object(Bucket=bucket, Key=key, IfMatch=etag)
+        second = clients("s3").get_object(
+            Bucket=bucket, Key=key, IfMatch=etag, ChecksumMode="ENABLED"
+        )
     except ClientError as exc:
         if error_code(exc) not in ("PreconditionFailed", "NoSuchKey"):
             raise
         reason = f"{uri} changed during ingest; its newer version's event will be ingested"
         LOG.warning("run %s: %s", run_id, reason)
         return _result(bucket, key, "superseded", run_id=run_id, error=reason)
-    items = (file_item(row) for _, row in _stream_rows(second))
+    rows = (row for _, row in _stream_rows(second, _chunks(second)))
+    items = _verified_items(rows, tally.batches.digests, uri)
     written = write_items(config.table, items, clients("dynamodb"), retry=WRITE_RETRY)
 
     summary = _summarize(run_id, uri, tally, config, clients)
@@ -378,36 +460,36 @@ def _notify_once(
     config: Config,
     clients: Clients,
 ) -> dict[str, Any]:
-    """Publish the run's message unless the marker says it went out (see the module docstring).
+    """Publish the run's message unless it went out already (see the module docstring).
 
     ``etag`` None (no object) means any earlier message for the run counts as sent.
     """
-    marker = get_item(config.table, run_pk(summary.run_id), NOTIFICATION_SK, clients("dynamodb"))
-    if marker is not None and (etag is None or marker.get("etag") == etag):
-        LOG.info(
-            "run %s: message %s already sent, not sending again",
-            summary.run_id,
-            marker.get("message_id"),
-        )
-        return {"notified": False, "message_id": marker.get("message_id")}
     subject = notify.subject(summary)
-    response = clients("sns").publish(
-        TopicArn=config.topic_arn,
-        Subject=subject,
-        Message=notify.body(summary, worst, failures),
-        MessageAttributes=notify.attributes(summary),
-    )
+    message = notify.body(summary, worst, failures)
+    dynamodb = clients("dynamodb")
+    claim = claim_notification(config.table, summary.run_id, etag, dynamodb, CLAIM_POLICY)
+    if claim.token is None:
+        message_id = (claim.sent or {}).get("message_id")
+        LOG.info("run %s: message %s already sent, not sending again", summary.run_id, message_id)
+        return {"notified": False, "message_id": message_id}
+    try:
+        response = clients("sns").publish(
+            TopicArn=config.topic_arn,
+            Subject=subject,
+            Message=message,
+            MessageAttributes=notify.attributes(summary),
+        )
+    except Exception:
+        release_notification(config.table, summary.run_id, claim.token, dynamodb)
+        raise
     message_id = response["MessageId"]
-    put_item(
-        config.table,
-        notification_item(
-            summary.run_id,
-            etag=etag or "",
-            status=summary.status,
-            subject=subject,
-            message_id=message_id,
-        ),
-        clients("dynamodb"),
+    marker = notification_item(
+        summary.run_id,
+        etag=etag or "",
+        status=summary.status,
+        subject=subject,
+        message_id=message_id,
     )
+    mark_notification_sent(config.table, marker, claim.token, dynamodb)
     LOG.info("run %s: sent %s (message %s)", summary.run_id, subject, message_id)
     return {"notified": True, "message_id": message_id}

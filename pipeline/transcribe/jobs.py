@@ -68,19 +68,32 @@ def job_name(run_id: str, file: str) -> str:
     return f"{head[: JOB_NAME_MAX - HASH_CHARS - 1]}_{file_hash(file)}"
 
 
+def _key_path(name: str) -> str:
+    """``name`` as a relative path of OutputKey characters that stays inside its folder.
+
+    S3 keys are flat and keep ``..`` literally, but a ``transcripts/<run>/../x.json`` would
+    leave the run's folder for any tool that resolves paths (the CLI's sync, a browser), so
+    ``.`` and ``..`` segments become ``_`` and ``__``, and empty segments (``a//b``, a leading
+    ``/``) become ``_``.
+    """
+    segments = _UNSAFE_IN_OUTPUT_KEY.sub("_", name).split("/")
+    return "/".join(
+        (segment.replace(".", "_") or "_") if segment in ("", ".", "..") else segment
+        for segment in segments
+    )
+
+
 def transcript_keys(run_id: str, items: Sequence[CorpusItem]) -> list[str]:
     """``transcripts/<run_id>/<stem>.json`` per item, made distinct and valid as an OutputKey.
 
     A stem shared by several audio files (``a.wav``, ``a.mp3``) uses the file name instead
     (``a.wav.json``); anything still colliding, or too long, gets the file's hash appended.
+    Path segments ``.``, ``..`` and empty ones are replaced (``_key_path``).
     """
     folder = transcripts_prefix(check_run_id(run_id))
     room = OUTPUT_KEY_MAX - len(folder) - len(".json")
     stem_counts = Counter(item.stem for item in items)
-    bases = [
-        _UNSAFE_IN_OUTPUT_KEY.sub("_", item.stem if stem_counts[item.stem] == 1 else item.file)
-        for item in items
-    ]
+    bases = [_key_path(item.stem if stem_counts[item.stem] == 1 else item.file) for item in items]
     base_counts = Counter(bases)
     keys = []
     for item, base in zip(items, bases, strict=True):

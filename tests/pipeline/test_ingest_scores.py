@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import os
@@ -14,6 +15,7 @@ from urllib.parse import quote_plus
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError, FlexibleChecksumError
 from moto.dynamodb.models import dynamodb_backends
 from moto.sns.models import sns_backends
 
@@ -21,10 +23,15 @@ from pipeline.aws import Clients
 from pipeline.errors import ConfigurationError
 from pipeline.handlers import ingest_scores
 from pipeline.results_table import (
+    ClaimPendingError,
+    ClaimPolicy,
     RetryPolicy,
     RunSummary,
     UnprocessedItemsError,
+    claim_notification,
+    deserialize_item,
     file_item,
+    mark_notification_sent,
     previous_summary,
     row_from_item,
     run_file_items,
@@ -32,7 +39,14 @@ from pipeline.results_table import (
     table_definition,
     write_items,
 )
-from pipeline.scores_csv import ScoreRow, write_rows
+from pipeline.scores_csv import COLUMNS, ScoreRow
+from pipeline.scores_object import (
+    ROWS_METADATA,
+    ScoresReadError,
+    encode_scores,
+    put_scores,
+    sha256_base64,
+)
 from pipeline.scoring.corpus import corpus_wer
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
@@ -63,6 +77,9 @@ class Aws:
         key = {"pk": {"S": f"RUN#{run_id}"}, "sk": {"S": sk}}
         return self.dynamodb.get_item(TableName=TABLE, Key=key).get("Item")
 
+    def item_plain(self, run_id: str, sk: str = "NOTIFICATION") -> dict[str, Any]:
+        return deserialize_item(self.item(run_id, sk) or {})
+
 
 def create_table(dynamodb: Any) -> None:
     dynamodb.create_table(**table_definition(TABLE))
@@ -84,22 +101,14 @@ def aws(monkeypatch: pytest.MonkeyPatch, in_process_aws: None) -> Aws:
 
 
 def ok(run_id: str, file: str, errors: int, ref_words: int = 100, **extra: Any) -> ScoreRow:
-    subs, dels, ins = errors // 2, errors - errors // 2, 0
-    wer = errors / ref_words
-    return ScoreRow(
+    return ScoreRow.from_counts(
         run_id=run_id,
         file=file,
-        status="ok",
-        wer=wer,
-        mer=wer / (1 + wer),
-        wil=wer,
-        cer=wer / 2,
-        accuracy=1 - wer,
         ref_words=ref_words,
-        hyp_words=ref_words - dels + ins,
-        substitutions=subs,
-        deletions=dels,
-        insertions=ins,
+        substitutions=errors // 2,
+        deletions=errors - errors // 2,
+        insertions=0,
+        cer=errors / ref_words / 2,
         audio_seconds=extra.get("audio_seconds", 2.5),
         job_name=f"asr-{run_id}-{len(file)}",
         engine="faster-whisper",
@@ -112,13 +121,21 @@ def failed(run_id: str, file: str, error: str = "missing reference") -> ScoreRow
 
 
 def csv_bytes(rows: list[ScoreRow]) -> bytes:
-    stream = io.StringIO(newline="")
-    write_rows(stream, rows)
-    return stream.getvalue().encode("utf-8")
+    return encode_scores(rows).body
 
 
-def upload(aws: Aws, key: str, body: bytes) -> None:
-    aws.s3.put_object(Bucket=BUCKET, Key=key, Body=body)
+def upload(aws: Aws, key: str, body: bytes, rows: int | None = None) -> None:
+    """Upload ``body`` with the writer's proof: S3's SHA-256 of it and a row count (by default
+    the number of records after the header, as the writer would have counted them)."""
+    count = len(list(csv.reader(io.StringIO(body.decode("utf-8", "replace"))))) - 1
+    aws.s3.put_object(
+        Bucket=BUCKET,
+        Key=key,
+        Body=body,
+        ChecksumAlgorithm="SHA256",
+        ChecksumSHA256=sha256_base64(body),
+        Metadata={ROWS_METADATA: str(count if rows is None else rows)},
+    )
 
 
 def s3_event(*keys: str) -> dict[str, Any]:
@@ -166,7 +183,7 @@ def test_ingest_writes_every_row_the_summary_and_one_message(aws):
     assert [row_from_item(item) for item in items] == sorted(rows, key=lambda row: row.file)
     raw_b = aws.item(RUN1, "FILE#sub/b.mp3")
     assert raw_b["gsi1pk"] == {"S": "FILE#sub/b.mp3"} and raw_b["gsi1sk"] == {"S": RUN1}
-    assert raw_b["wer"] == {"N": "0.3"} and raw_b["schema_version"] == {"S": "1"}
+    assert raw_b["wer"] == {"N": "0.3"} and raw_b["schema_version"] == {"S": "2"}
     raw_d = aws.item(RUN1, "FILE#d.wav")
     assert "wer" not in raw_d and raw_d["error"]["S"].startswith("Transcribe job failed")
 
@@ -182,10 +199,11 @@ def test_ingest_writes_every_row_the_summary_and_one_message(aws):
 
     (message,) = aws.messages()
     message_id, body, subject, attributes, _ = message
-    assert subject == f"ASR monitor OK: corpus WER 18.00%, run {RUN1}"
+    assert subject == f"ASR monitor OK (1 of 4 files failed): corpus WER 18.00%, run {RUN1}"
     assert attributes["status"] == {"Type": "String", "Value": "OK"}  # as moto stores them
     assert attributes["run_id"] == {"Type": "String", "Value": RUN1}
     assert attributes["corpus_wer"] == {"Type": "Number", "Value": "0.180000"}
+    assert attributes["files_failed"] == {"Type": "Number", "Value": "1"}
     worst = [
         line.split()[-1] for line in body.splitlines() if line.startswith("  ") and "%" in line
     ]
@@ -222,6 +240,7 @@ def test_subscribers_can_filter_on_the_status_attribute(aws):
         "status": {"Type": "String", "Value": "REGRESSION"},
         "run_id": {"Type": "String", "Value": RUN2},
         "corpus_wer": {"Type": "Number", "Value": "0.200000"},
+        "files_failed": {"Type": "Number", "Value": "0"},
     }
 
 
@@ -310,7 +329,6 @@ def test_a_corrected_upload_after_a_bad_one_is_ingested_and_reported(aws):
     [
         ([ok(RUN1, "a.wav", 1), ok(RUN2, "b.wav", 1)], 3, "run_id", "does not match"),
         ([ok(RUN1, "a.wav", 1), failed(RUN1, "b.wav"), ok(RUN1, "a.wav", 2)], 4, "file", "dup"),
-        ([ok(RUN1, "a.wav", 1), ok(RUN1, "é" * 510, 1)], 3, "file", "1024-byte sort key"),
     ],
 )
 def test_rows_must_belong_to_the_key_and_name_each_file_once(aws, rows, line, field, reason):
@@ -330,7 +348,7 @@ def test_all_rows_failed_is_a_failed_run_with_the_rows_kept(aws):
     assert summary["status"] == {"S": "FAILED"} and "corpus_wer" not in summary
     assert summary["error"] == {"S": "no file was scored: all 2 failed"}
     (message,) = aws.messages()
-    assert message[2].startswith("ASR monitor FAILED: corpus WER n/a")
+    assert message[2].startswith("ASR monitor FAILED (2 of 2 files failed): corpus WER n/a")
     assert "a.wav: missing reference" in message[1] and "b.wav: job FAILED" in message[1]
 
 
@@ -399,6 +417,175 @@ def test_an_object_replaced_between_the_two_passes_is_left_to_its_own_event(aws)
     (result,) = ingest_scores.ingest_event(s3_event(key), config, clients)["records"]
     assert result["outcome"] == "superseded"
     assert aws.items() == [] and aws.messages() == []
+
+
+# ----------------------------------------------------------------- what the write can store
+
+
+def edited(rows: list[ScoreRow], line: int, column: str, text: str) -> bytes:
+    """The CSV of ``rows`` with one cell replaced by hand (what a reader must still refuse)."""
+    records = list(csv.reader(io.StringIO(csv_bytes(rows).decode(), newline="")))
+    records[line - 1][COLUMNS.index(column)] = text
+    out = io.StringIO(newline="")
+    csv.writer(out, lineterminator="\r\n").writerows(records)
+    return out.getvalue().encode()
+
+
+@pytest.mark.parametrize(
+    ("column", "text", "reason"),
+    [
+        ("wer", "1e+308", "(Overflow)"),
+        ("cer", "1e-200", "not storable as a DynamoDB number"),
+        ("ref_words", "1" + "0" * 40, "is more than 1,000,000 words"),
+        ("insertions", "7" * 4000, "is more than 1,000,000 words"),
+        ("insertions", "100000", "hyp_words 80 != hits + substitutions + insertions"),
+        ("accuracy", "0.3286", "max(0, 1 - wer)"),
+    ],
+)
+def test_a_number_the_write_cannot_store_fails_the_csv_before_any_write(aws, column, text, reason):
+    """The issue's case: wer=1e308 on row 55 passed validation, then raised decimal.Overflow in
+    boto3's serializer in pass 2, leaving 50 file items, no summary and no message. Now the
+    contract refuses it in pass 1: nothing written, one FAILED message naming line and field."""
+    rows = [ok(RUN1, f"{n:02d}.wav", n % 9, 80) for n in range(60)]
+    key = f"scores/{RUN1}.csv"
+    upload(aws, key, edited(rows, 56, column, text))
+    (result,) = ingest_scores.handler(s3_event(key), None)["records"]
+
+    assert (result["outcome"], result["line"], result["field"], result["written"]) == (
+        "failed",
+        56,
+        column if column != "insertions" or len(text) > 6 else "hyp_words",
+        0,
+    )
+    assert reason in result["error"]
+    assert [item["sk"]["S"] for item in aws.items()] == ["NOTIFICATION"]
+    (message,) = aws.messages()
+    assert message[3]["status"]["Value"] == "FAILED" and "line 56" in message[1]
+
+
+def test_all_zero_error_counts_with_real_rates_cannot_become_a_baseline(aws):
+    """All rows with S=D=I=0 (but their real WER) gave "OK: corpus WER 0.00%", which became the
+    baseline for a false REGRESSION. The rates must agree with the counts, so it is refused."""
+    rows = [ok(RUN1, f"{n}.wav", 3, 20) for n in range(5)]
+    records = list(csv.reader(io.StringIO(csv_bytes(rows).decode(), newline="")))
+    for record in records[1:]:
+        for column in ("substitutions", "deletions", "insertions"):
+            record[COLUMNS.index(column)] = "0"
+    out = io.StringIO(newline="")
+    csv.writer(out, lineterminator="\r\n").writerows(records)
+    key = f"scores/{RUN1}.csv"
+    upload(aws, key, out.getvalue().encode())
+    (result,) = ingest_scores.handler(s3_event(key), None)["records"]
+    assert (result["outcome"], result["line"]) == ("failed", 2)
+    assert aws.item(RUN1, "SUMMARY") is None
+
+
+# ----------------------------------------------------------------------------- integrity
+
+
+def test_the_writer_uploads_its_proof_and_ingest_checks_it(aws):
+    rows = [ok(RUN1, f"{n}.wav", n) for n in range(13)]
+    key = put_scores(aws.s3, BUCKET, RUN1, rows)
+    head = aws.s3.head_object(Bucket=BUCKET, Key=key, ChecksumMode="ENABLED")
+    assert head["ChecksumSHA256"] == encode_scores(rows).sha256
+    assert head["Metadata"] == {ROWS_METADATA: "13"}
+    (result,) = ingest_scores.handler(s3_event(key), None)["records"]
+    assert (result["outcome"], result["written"]) == ("ingested", 13)
+
+
+@pytest.mark.parametrize(
+    ("how", "reason"),
+    [
+        ("plain", "has no SHA-256 checksum, so its completeness cannot be proven"),
+        ("crc32", "has no SHA-256 checksum"),
+        ("no rows", "has no valid x-amz-meta-scores-rows row count (got None)"),
+        ("rows 'x'", "has no valid x-amz-meta-scores-rows row count (got 'x')"),
+        ("cut at a row", "holds 4 row(s) but its writer wrote 13: the CSV was cut"),
+        ("cut in a field", "does not end with a line break, as its writer ends every row"),
+    ],
+)
+def test_a_csv_without_its_proof_or_cut_short_is_refused_with_a_failed_message(aws, how, reason):
+    """The issue: 6 of 250 truncated CSVs were accepted as OK (one kept 4 of 13 rows). Cuts made
+    after the proof are refused by S3 itself (BadDigest, tests/emulation/s3); these are cuts the
+    checksum cannot see (made before it was computed) and objects that carry no proof."""
+    rows = [ok(RUN1, f"{n}.wav", n) for n in range(13)]
+    body = csv_bytes(rows)
+    key = f"scores/{RUN1}.csv"
+    if how == "plain":
+        aws.s3.put_object(Bucket=BUCKET, Key=key, Body=body, Metadata={ROWS_METADATA: "13"})
+    elif how == "crc32":
+        aws.s3.put_object(
+            Bucket=BUCKET, Key=key, Body=body, ChecksumAlgorithm="CRC32", Metadata={"x": "1"}
+        )
+    elif how.startswith("no rows") or how.startswith("rows"):
+        aws.s3.put_object(
+            Bucket=BUCKET,
+            Key=key,
+            Body=body,
+            ChecksumAlgorithm="SHA256",
+            Metadata={} if how == "no rows" else {ROWS_METADATA: "x"},
+        )
+    elif how == "cut at a row":
+        upload(aws, key, b"\r\n".join(body.split(b"\r\n")[:5]) + b"\r\n", rows=13)
+    else:
+        upload(aws, key, body.removesuffix(b"\r\n")[:-2], rows=13)  # "en-US" -> "en-"
+    (result,) = ingest_scores.handler(s3_event(key), None)["records"]
+
+    assert (result["outcome"], result["status"], result["written"]) == ("failed", "FAILED", 0)
+    assert reason in result["error"]
+    assert [item["sk"]["S"] for item in aws.items()] == ["NOTIFICATION"]
+    (message,) = aws.messages()
+    assert message[3]["status"]["Value"] == "FAILED" and reason in message[1]
+
+
+def test_bytes_that_disagree_with_the_stored_checksum_raise_so_lambda_reads_again(aws):
+    """In-process moto stores a checksum without checking it (the twin checks, as S3 does), which
+    stands in for a read corrupted on the way: botocore's validation raises, nothing is written,
+    no message goes out, and Lambda's retry reads the object again."""
+    body = csv_bytes([ok(RUN1, f"{n}.wav", n) for n in range(3)])
+    key = f"scores/{RUN1}.csv"
+    aws.s3.put_object(
+        Bucket=BUCKET,
+        Key=key,
+        Body=body.replace(b"0.wav", b"9.wav"),
+        ChecksumAlgorithm="SHA256",
+        ChecksumSHA256=sha256_base64(body),
+        Metadata={ROWS_METADATA: "3"},
+    )
+    with pytest.raises((FlexibleChecksumError, ScoresReadError)):
+        ingest_scores.handler(s3_event(key), None)
+    assert aws.items() == [] and aws.messages() == []
+
+
+def test_a_trailing_blank_line_is_accepted_as_rfc_4180_readers_do(aws):
+    rows = [ok(RUN1, f"{n}.wav", n) for n in range(3)]
+    key = f"scores/{RUN1}.csv"
+    upload(aws, key, csv_bytes(rows) + b"\r\n", rows=3)
+    (result,) = ingest_scores.handler(s3_event(key), None)["records"]
+    assert (result["outcome"], result["written"]) == ("ingested", 3)
+
+
+def test_a_second_pass_that_reads_differently_writes_no_batch_it_could_not_verify(aws):
+    rows = [ok(RUN1, f"{n:03d}.wav", n % 9, 80) for n in range(60)]
+    key = put_scores(aws.s3, BUCKET, RUN1, rows)
+
+    class SecondReadDiffers:
+        """Real moto S3 whose second read returns a CSV that differs from row 30 on."""
+
+        def get_object(self, **kwargs: Any) -> Any:
+            if "IfMatch" in kwargs:
+                changed = rows[:30] + [ok(RUN1, f"{n:03d}.wav", 1, 80) for n in range(30, 60)]
+                aws.s3.put_object(Bucket=BUCKET, Key="other.csv", Body=csv_bytes(changed))
+                return aws.s3.get_object(Bucket=BUCKET, Key="other.csv")
+            return aws.s3.get_object(**kwargs)
+
+    config = ingest_scores.Config.from_env()
+    clients = Clients({"s3": SecondReadDiffers(), "dynamodb": aws.dynamodb, "sns": aws.sns})
+    with pytest.raises(ScoresReadError, match=r"rows 26\.\. read differently"):
+        ingest_scores.ingest_event(s3_event(key), config, clients)
+    stored = list(run_file_items(TABLE, RUN1, aws.dynamodb))
+    assert [row_from_item(item) for item in stored] == rows[:25]  # the verified batch only
+    assert aws.messages() == []
 
 
 # ----------------------------------------------------------------------------- run history
@@ -506,6 +693,101 @@ def test_throttling_that_outlasts_the_retries_raises_so_lambda_retries(aws, monk
     assert len(aws.messages()) == 1 and aws.item(RUN1, "SUMMARY")["status"] == {"S": "OK"}
 
 
+# ----------------------------------------------------------------------------- the message's claim
+
+
+class FakeClock:
+    """Time for claims: ``sleep`` moves it on, so waiting on a lease takes no real time."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    fake = FakeClock()
+    policy = ClaimPolicy(lease_seconds=60, poll_seconds=5, clock=fake, sleep=fake.sleep)
+    monkeypatch.setattr(ingest_scores, "CLAIM_POLICY", policy)
+    return fake
+
+
+def uploaded(aws: Aws, rows: list[ScoreRow]) -> tuple[str, str]:
+    key = put_scores(aws.s3, BUCKET, RUN1, rows)
+    return key, aws.s3.head_object(Bucket=BUCKET, Key=key)["ETag"]
+
+
+def test_a_publisher_that_died_holding_the_claim_is_replaced_when_its_lease_ends(aws, clock):
+    """At-least-once: a delivery that finds a live claim waits for it; the claim's holder died
+    (it never publishes), so when the lease ends this delivery takes over and sends it, once."""
+    key, etag = uploaded(aws, [ok(RUN1, "a.wav", 5)])
+    dead = claim_notification(TABLE, RUN1, etag, aws.dynamodb, ingest_scores.CLAIM_POLICY)
+    assert dead.token is not None and aws.item(RUN1, "NOTIFICATION")["state"] == {"S": "claimed"}
+
+    (result,) = ingest_scores.handler(s3_event(key), None)["records"]
+    assert result["notified"] is True and len(aws.messages()) == 1
+    assert 60 <= sum(clock.sleeps) <= 65
+    marker = aws.item(RUN1, "NOTIFICATION")
+    assert marker["state"] == {"S": "sent"} and marker["etag"] == {"S": etag}
+    assert marker["message_id"] == {"S": result["message_id"]}
+    # The dead publisher's late "sent" cannot overwrite the marker: its claim was taken over.
+    assert not mark_notification_sent(TABLE, aws.item_plain(RUN1), dead.token, aws.dynamodb)
+
+
+def test_a_retry_after_the_lease_ended_publishes_at_once(aws, clock):
+    key, etag = uploaded(aws, [ok(RUN1, "a.wav", 5)])
+    claim_notification(TABLE, RUN1, etag, aws.dynamodb, ingest_scores.CLAIM_POLICY)
+    clock.now += 61  # Lambda retries a failed invocation after about a minute
+    (result,) = ingest_scores.handler(s3_event(key), None)["records"]
+    assert result["notified"] is True and clock.sleeps == [] and len(aws.messages()) == 1
+
+
+class FailingSns:
+    def __init__(self, sns: Any):
+        self.sns = sns
+
+    def publish(self, **kwargs: Any) -> Any:
+        raise ClientError({"Error": {"Code": "InternalError", "Message": "boom"}}, "Publish")
+
+
+def test_a_failed_publish_releases_the_claim_so_the_retry_need_not_wait(aws, clock):
+    key, _ = uploaded(aws, [ok(RUN1, "a.wav", 5)])
+    config = ingest_scores.Config.from_env()
+    clients = Clients({"s3": aws.s3, "dynamodb": aws.dynamodb, "sns": FailingSns(aws.sns)})
+    with pytest.raises(ClientError, match="InternalError"):
+        ingest_scores.ingest_event(s3_event(key), config, clients)
+    assert aws.item(RUN1, "NOTIFICATION")["claim_expires"] == {"N": "0"}
+    assert aws.messages() == []
+
+    (result,) = ingest_scores.handler(s3_event(key), None)["records"]
+    assert result["notified"] is True and clock.sleeps == [] and len(aws.messages()) == 1
+
+
+def test_a_claim_that_outlives_its_lease_raises_so_lambda_retries_later(aws, clock):
+    key, etag = uploaded(aws, [ok(RUN1, "a.wav", 5)])
+    skewed = ClaimPolicy(lease_seconds=10**6, clock=clock)  # a publisher with a wrong clock
+    claim_notification(TABLE, RUN1, etag, aws.dynamodb, skewed)
+    with pytest.raises(ClaimPendingError, match="stayed 'claimed'"):
+        ingest_scores.handler(s3_event(key), None)
+    assert aws.messages() == [] and sum(clock.sleeps) >= 60
+
+
+def test_markers_written_before_claims_existed_still_count_as_sent(aws, clock):
+    key, etag = uploaded(aws, [ok(RUN1, "a.wav", 5)])
+    legacy = {"pk": f"RUN#{RUN1}", "sk": "NOTIFICATION", "etag": etag, "message_id": "m-1"}
+    aws.dynamodb.put_item(TableName=TABLE, Item={k: {"S": v} for k, v in legacy.items()})
+    (result,) = ingest_scores.handler(s3_event(key), None)["records"]
+    assert (result["notified"], result["message_id"]) == (False, "m-1")
+    assert aws.messages() == []
+
+
 # ----------------------------------------------------------------------------- config and layout
 
 
@@ -516,6 +798,7 @@ def test_throttling_that_outlasts_the_retries_raises_so_lambda_retries(aws, monk
         ({"SCORES_TABLE": "t"}, "ALERT_TOPIC_ARN"),
         ({"SCORES_TABLE": "t", "ALERT_TOPIC_ARN": "a", "REGRESSION_THRESHOLD": "2%"}, "THRESH"),
         ({"SCORES_TABLE": "t", "ALERT_TOPIC_ARN": "a", "REGRESSION_THRESHOLD": "-1"}, "THRESH"),
+        ({"SCORES_TABLE": "t", "ALERT_TOPIC_ARN": "a", "REGRESSION_THRESHOLD": "1e-200"}, "THRESH"),
         ({"SCORES_TABLE": "t", "ALERT_TOPIC_ARN": "a", "WORST_FILES": "ten"}, "WORST_FILES"),
     ],
 )

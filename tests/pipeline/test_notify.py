@@ -33,30 +33,57 @@ REGRESSED = RunSummary(
 )
 
 
-def scored(file: str, wer: float, s: int, d: int, i: int, ref: int) -> ScoreRow:
-    return ScoreRow(RUN, file, "ok", "", wer, wer, wer, wer, 1 - wer, ref, ref, s, d, i)
+def scored(file: str, s: int, d: int, i: int, ref: int) -> ScoreRow:
+    return ScoreRow.from_counts(
+        run_id=RUN, file=file, ref_words=ref, substitutions=s, deletions=d, insertions=i, cer=0.1
+    )
 
 
-WORST = [scored("loud.wav", 0.45, 3, 2, 4, 20), scored("sub/quiet.mp3", 0.3, 1, 2, 0, 10)]
+WORST = [scored("loud.wav", 3, 2, 4, 20), scored("sub/quiet.mp3", 1, 2, 0, 10)]
 FAILURES = [ScoreRow(RUN, "gone.wav", "failed", "missing reference")]
 
 
-def test_subject_carries_status_wer_change_and_run():
-    assert notify.subject(REGRESSED) == (
+def test_subject_carries_status_failed_files_wer_change_and_run():
+    clean = dataclasses.replace(REGRESSED, failed=0)
+    assert notify.subject(clean) == (
         f"ASR monitor REGRESSION: corpus WER 12.34% (+2.10 pts), run {RUN}"
     )
-    first = dataclasses.replace(REGRESSED, status="OK", delta_wer=None, previous_run_id=None)
+    first = dataclasses.replace(clean, status="OK", delta_wer=None, previous_run_id=None)
     assert notify.subject(first) == f"ASR monitor OK: corpus WER 12.34%, run {RUN}"
     failed = RunSummary(RUN, "FAILED", "s3://b/k", error="boom")
     assert notify.subject(failed) == f"ASR monitor FAILED: corpus WER n/a, run {RUN}"
 
 
-@given(run_id=st.text(min_size=1, max_size=300), wer=st.none() | st.floats(0, 1e6))
-def test_subject_always_obeys_sns_rules(run_id, wer):
-    summary = dataclasses.replace(REGRESSED, run_id=run_id, corpus_wer=wer)
+def test_the_subject_says_when_files_failed():
+    """An OK run with failed files is still OK (statuses stay three), but says so up front."""
+    ok = dataclasses.replace(REGRESSED, status="OK", files=12, failed=1, delta_wer=None)
+    assert (
+        notify.subject(ok) == f"ASR monitor OK (1 of 12 files failed): corpus WER 12.34%, run {RUN}"
+    )
+    # Too long with the run id (it is in the attributes and the body): the counts win.
+    regressed = dataclasses.replace(REGRESSED, files=36, failed=7)
+    assert notify.subject(regressed) == (
+        "ASR monitor REGRESSION (7 of 36 files failed): corpus WER 12.34% (+2.10 pts)"
+    )
+    assert notify.attributes(regressed)["files_failed"] == {
+        "DataType": "Number",
+        "StringValue": "7",
+    }
+
+
+@given(
+    run_id=st.text(min_size=1, max_size=300),
+    wer=st.none() | st.floats(0, 1e6),
+    files=st.integers(0, 10**6),
+    failed=st.integers(0, 10**6),
+)
+def test_subject_always_obeys_sns_rules(run_id, wer, files, failed):
+    summary = dataclasses.replace(REGRESSED, run_id=run_id, corpus_wer=wer, files=files + failed)
+    summary = dataclasses.replace(summary, failed=failed)
     subject = notify.subject(summary)
     assert len(subject) <= 99 and subject.isascii() and subject.isprintable()
-    assert subject.startswith("ASR monitor REGRESSION: corpus WER ")
+    assert subject.startswith("ASR monitor REGRESSION")
+    assert (f"({failed} of {files + failed} files failed)" in subject) == bool(failed)
 
 
 def test_body_has_corpus_wer_with_ci_change_worst_files_and_failures():
@@ -87,10 +114,17 @@ def test_failed_run_body_says_why_and_skips_empty_sections():
     assert "Worst" not in body and "Failures" not in body and "Files " not in body
 
 
-def test_control_characters_in_names_cannot_break_the_table():
-    row = ScoreRow(RUN, "evil\nname.wav", "failed", "line one\nline two")
+def test_control_characters_in_errors_cannot_break_the_table():
+    row = ScoreRow(RUN, "evil\\x0aname.wav", "failed", "line one\nline two")
     body = notify.body(dataclasses.replace(REGRESSED, failed=1), [], [row])
-    assert "  evil?name.wav: line one?line two" in body.splitlines()
+    assert "  evil\\x0aname.wav: line one?line two" in body.splitlines()
+
+
+def test_spreadsheet_formulas_in_names_are_neutralized_in_the_body():
+    """OWASP "CSV Injection": the email's table cells get the CSV's leading quote."""
+    row = ScoreRow(RUN, '=HYPERLINK("http://evil","x").wav', "failed", "@SUM(1)")
+    body = notify.body(dataclasses.replace(REGRESSED, failed=1), [], [row])
+    assert """  '=HYPERLINK("http://evil","x").wav: '@SUM(1)""" in body.splitlines()
 
 
 def test_body_is_cut_to_fit_sns():
@@ -106,6 +140,7 @@ def test_attributes_let_subscribers_filter():
         "status": {"DataType": "String", "StringValue": "REGRESSION"},
         "run_id": {"DataType": "String", "StringValue": RUN},
         "corpus_wer": {"DataType": "Number", "StringValue": "0.123400"},
+        "files_failed": {"DataType": "Number", "StringValue": "2"},
     }
     failed = RunSummary(RUN, "FAILED", "s3://b/k", error="boom")
     assert set(notify.attributes(failed)) == {"status", "run_id"}

@@ -71,6 +71,31 @@ def test_transcript_keys_follow_the_contract() -> None:
     assert keys == [f"transcripts/{RUN_ID}/clip01.json", f"transcripts/{RUN_ID}/sub/x.json"]
 
 
+def test_dot_segments_never_reach_a_transcript_key() -> None:
+    """The issue: ``../escape.wav`` gave ``transcripts/<run>/../escape.json``, which any tool that
+    resolves paths (the CLI's sync, a browser) reads as outside the run's folder."""
+    files = ["../escape.wav", "a/./b.wav", "/lead.wav", "x//y.wav", "../../up.wav", "..x.wav"]
+    keys = transcript_keys(RUN_ID, [item(file) for file in files])
+    folder = f"transcripts/{RUN_ID}/"
+    assert keys == [
+        f"{folder}__/escape.json",
+        f"{folder}a/_/b.json",
+        f"{folder}_/lead.json",
+        f"{folder}x/_/y.json",
+        f"{folder}__/__/up.json",
+        f"{folder}..x.json",
+    ]
+    for key in keys:
+        segments = key.split("/")
+        assert "." not in segments and ".." not in segments and "" not in segments
+
+
+@given(st.text(st.sampled_from("./ab"), min_size=1, max_size=12))
+def test_no_file_name_makes_a_key_with_dot_or_empty_segments(file: str) -> None:
+    (key,) = transcript_keys(RUN_ID, [item(file + ".wav")])
+    assert not {".", "..", ""} & set(key.removesuffix(".json").split("/"))
+
+
 def test_shared_stems_get_distinct_keys() -> None:
     items = [
         CorpusItem("a.mp3", "a", "c/a.mp3", "c/a.txt", "mp3"),

@@ -78,7 +78,8 @@ def test_unreadable_audio_and_missing_reference_are_failed_rows(site, tmp_path):
     rows = {f["file"]: f for f in summary["files"]}
     assert sorted(rows) == audio_files(corpus)
     assert rows["garbled.wav"]["status"] == "failed"
-    assert "transcription failed" in rows["garbled.wav"]["error"]
+    assert rows["garbled.wav"]["error"].startswith("transcription of s3://")
+    assert "/corpus/garbled.wav failed: job " in rows["garbled.wav"]["error"]
     assert rows["no_reference.wav"]["status"] == "failed"
     assert "missing reference" in rows["no_reference.wav"]["error"]
     assert sum(r["status"] == "ok" for r in rows.values()) == 2

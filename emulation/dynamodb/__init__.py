@@ -1,0 +1,2 @@
+"""Amazon DynamoDB: each write, its condition included, applied atomically
+(``atomic_writes.AtomicWrites``)."""
