@@ -7,7 +7,8 @@
 - ``moto.sns.models.Subscription.publish`` for protocol "lambda": AWS's SNS event (real topic,
   message id, attributes), asynchronously, instead of moto's canned example.
 - ``LambdaFunction.__init__`` / ``update_configuration`` / ``get_configuration`` /
-  ``create_from_cloudformation_json``: keep the DeadLetterConfig that moto drops.
+  ``create_from_cloudformation_json``: keep the DeadLetterConfig that moto drops; with IAM
+  enforced, refuse a role whose trust policy leaves out lambda.amazonaws.com, as AWS does.
 - ``LambdaFunction.docker_client``: absent, so ``/moto-api/data.json`` works without Docker.
 """
 
@@ -18,12 +19,15 @@ import json
 from typing import TYPE_CHECKING, Any, Protocol
 
 from moto.awslambda import models as lambda_models
+from moto.awslambda.exceptions import InvalidParameterValueException
 from moto.s3 import notifications as s3_notifications
 from moto.sns import models as sns_models
 
 from emulation.awslambda.events import complete_s3_event, sns_event
 from emulation.awslambda.permissions import Caller
 from emulation.awslambda.sandbox import LambdaRuntimeError
+from emulation.iam.authorizer import IamEnforcement
+from emulation.iam.credentials import LAMBDA_PRINCIPAL, service_may_assume
 
 if TYPE_CHECKING:
     from moto.awslambda.models import LambdaFunction
@@ -68,7 +72,10 @@ def patch_moto(runtime: Runtime, patches: Patches) -> None:
             return b""
         if invocation_type == "DryRun":
             return b""
-        invocation = runtime.invoke(fn, event)
+        try:
+            invocation = runtime.invoke(fn, event)
+        except LambdaRuntimeError as exc:  # recorded by the runtime; the caller gets a 400
+            raise InvalidParameterValueException(str(exc)) from exc
         if not invocation.ok:
             response_headers["x-amz-function-error"] = "Unhandled"
         tail = invocation.logs.encode("utf-8")[-4096:]
@@ -129,6 +136,13 @@ def patch_moto(runtime: Runtime, patches: Patches) -> None:
     original_get = function_class.get_configuration
 
     def init(fn: LambdaFunction, account_id: str, spec: dict[str, Any], *args, **kwargs):
+        iam = runtime.twin.find_part(IamEnforcement)
+        role = spec.get("Role") or ""
+        if iam is not None and iam.enabled and not service_may_assume(role, LAMBDA_PRINCIPAL):
+            # CreateFunction's answer when the role's trust policy leaves Lambda out.
+            raise InvalidParameterValueException(
+                "The role defined for the function cannot be assumed by Lambda."
+            )
         original_init(fn, account_id, spec, *args, **kwargs)
         fn.dead_letter_config = spec.get("DeadLetterConfig") or {}
 

@@ -36,7 +36,7 @@ from moto.sts.models import sts_backends
 
 from emulation.core.patching import Patches
 from emulation.iam.actions import ALWAYS_ALLOWED, Authorization, Call, Unmapped, authorization
-from emulation.iam.credentials import Caller
+from emulation.iam.credentials import Caller, Session, assume_for_service
 from emulation.iam.messages import denial_error, denial_message
 from emulation.iam.policy import Policy, Request, UnsupportedPolicy, evaluate, parse_policy
 
@@ -264,6 +264,15 @@ class IamEnforcement:
                 name = f"topic policy of {topic.name}"
                 return [parse_policy(topic.policy, name, resource_based=True)]
         return []
+
+
+def session_for(twin: Twin, role_arn: str, service: str, session_name: str) -> Session | None:
+    """The role's session as ``service`` gets it when the twin enforces IAM (RoleNotAssumable
+    if its trust policy says no); None when it does not (the code keeps the default keys)."""
+    iam = twin.find_part(IamEnforcement)
+    if iam is None or not iam.enabled:
+        return None
+    return assume_for_service(twin, role_arn, service, session_name)
 
 
 def _first(value: Any) -> str:

@@ -19,9 +19,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from moto.iam.models import iam_backends
+from moto.sts.models import sts_backends
 
 from emulation.core.errors import EmulationError
-from emulation.iam.policy import Principal, Request, evaluate, parse_policy
+from emulation.iam.policy import (
+    PolicyError,
+    Principal,
+    Request,
+    UnsupportedPolicy,
+    evaluate,
+    parse_policy,
+)
 
 if TYPE_CHECKING:
     from emulation.core.twin import Twin
@@ -29,6 +37,7 @@ if TYPE_CHECKING:
 LAMBDA_PRINCIPAL = "lambda.amazonaws.com"
 SAGEMAKER_PRINCIPAL = "sagemaker.amazonaws.com"
 SAGEMAKER_SESSION_NAME = "SageMaker"
+SESSION_SECONDS = 3600
 
 
 class RoleNotAssumable(EmulationError):
@@ -51,6 +60,14 @@ class Caller:
     def principal(self) -> Principal:
         """As a Principal element may name it: the role's ARN or the session's."""
         return Principal(self.arn, self.account, matches=(self.role_arn, self.arn))
+
+    @classmethod
+    def of_role(cls, role_arn: str, session_name: str) -> Caller:
+        """The session a service holds of ``role_arn`` (for what it does with the role)."""
+        parts = role_arn.split(":")
+        partition, account, name = parts[1], parts[4], role_arn.split("/")[-1]
+        arn = f"arn:{partition}:sts::{account}:assumed-role/{name}/{session_name}"
+        return cls(arn, role_arn, account, partition)
 
 
 @dataclass(frozen=True)
@@ -82,10 +99,14 @@ def service_may_assume(role_arn: str, service: str) -> bool:
         role = iam_backends[account][partition].get_role(name)
     except Exception:
         return False
-    trust = parse_policy(role.assume_role_policy_document, f"trust policy of {name}",
-                         resource_based=True)  # fmt: skip
     caller = Principal(service, account, kind="Service", matches=(service,))
-    return evaluate(Request(caller, "sts:AssumeRole", role_arn), resource=[trust]).allowed
+    try:
+        trust = parse_policy(
+            role.assume_role_policy_document, f"trust policy of {name}", resource_based=True
+        )
+        return evaluate(Request(caller, "sts:AssumeRole", role_arn), resource=[trust]).allowed
+    except (PolicyError, UnsupportedPolicy, ValueError):
+        return False  # AWS refuses such a trust policy when the role is created
 
 
 def assume_for_service(twin: Twin, role_arn: str, service: str, session_name: str) -> Session:
@@ -96,12 +117,21 @@ def assume_for_service(twin: Twin, role_arn: str, service: str, session_name: st
             f"The role defined for the function cannot be assumed by {service.split('.')[0]}: "
             f"the trust policy of {role_arn} does not allow {service} to sts:AssumeRole"
         )
-    answer = twin.client("sts").assume_role(RoleArn=role_arn, RoleSessionName=session_name)
-    credentials = answer["Credentials"]
-    return Session(
-        access_key_id=credentials["AccessKeyId"],
-        secret_access_key=credentials["SecretAccessKey"],
-        session_token=credentials["SessionToken"],
+    # In-process, as a service calls STS (no SDK-side check of the session name's length:
+    # Lambda names the session after the function, which may be one character long).
+    account, partition = role_arn.split(":")[4], role_arn.split(":")[1]
+    assumed = sts_backends[account][partition].assume_role(
+        region_name=twin.region,
+        role_session_name=session_name,
         role_arn=role_arn,
-        arn=answer["AssumedRoleUser"]["Arn"],
+        policy="",
+        duration=SESSION_SECONDS,
+        external_id="",
+    )
+    return Session(
+        access_key_id=assumed.access_key_id,
+        secret_access_key=assumed.secret_access_key,
+        session_token=assumed.session_token,
+        role_arn=role_arn,
+        arn=assumed.arn,
     )

@@ -28,7 +28,13 @@ from typing import Any
 from emulation.core.errors import EmulationError
 
 # Keys the twin can put in a request context (lowercase, as AWS compares key names).
-SUPPORTED_KEYS = ("aws:securetransport", "aws:sourcearn", "aws:sourceaccount", "s3:prefix")
+SUPPORTED_KEYS = (
+    "aws:securetransport",
+    "aws:sourcearn",
+    "aws:sourceaccount",
+    "aws:sourceowner",
+    "s3:prefix",
+)
 # Operator -> (how values compare, negated).
 _OPERATORS: dict[str, tuple[str, bool]] = {
     "stringequals": ("equals", False),

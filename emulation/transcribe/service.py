@@ -52,7 +52,7 @@ from emulation.transcribe.output import (
     service_output_location,
     transcript_document,
 )
-from emulation.transcribe.storage import Storage
+from emulation.transcribe.storage import Storage, check_caller_access
 from pipeline.transcribe.pacing import TokenBucket
 
 if TYPE_CHECKING:
@@ -314,9 +314,11 @@ class TranscribeService:
                 )
                 if active >= self.config.max_concurrent_jobs:
                     raise LimitExceededException()
+            location = self._output_location(backend, kwargs, name)
+            media_uri = (kwargs.get("media") or {}).get("MediaFileUri", "")
+            check_caller_access(self.twin, media_uri, location, kwargs.get("output_bucket_name"))
             response = original(backend, **kwargs)
             job = backend.transcriptions[name]
-            location = self._output_location(backend, kwargs, name)
             record = JobRecord(
                 name=name,
                 account_id=backend.account_id,
