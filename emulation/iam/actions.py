@@ -137,6 +137,17 @@ def _fill(template: str, call: Call) -> list[str] | None:
     return arns
 
 
+def resource_types(action: str) -> tuple[str, ...]:
+    """The resource types the reference lists for ``prefix:Action`` (() when it has none, so
+    it can only be granted on ``*``); Unmapped when the reference does not list the action."""
+    prefix, _, name = action.partition(":")
+    service = _service(prefix.lower())
+    privilege = service["privileges_lower_name"].get(name.lower())
+    if privilege is None:
+        raise Unmapped(f"{action} is not an action of the Service Authorization Reference")
+    return tuple(t for t in service["privileges"][privilege]["resource_types"] if t)
+
+
 def authorization(call: Call) -> Authorization:
     """The action and resource ARNs AWS authorizes for ``call`` (Unmapped if unknown)."""
     service = _service(call.prefix)
