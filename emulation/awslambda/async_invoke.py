@@ -27,7 +27,7 @@ from moto.sns import models as sns_models
 from moto.sqs.models import sqs_backends
 
 from emulation.awslambda.events import iso_now, qualified_arn
-from emulation.awslambda.permissions import Caller, permits
+from emulation.awslambda.permissions import Invoker, permits
 from emulation.awslambda.sandbox import LambdaRuntimeError
 from emulation.core.errors import EmulationError
 from emulation.iam.authorizer import IamEnforcement
@@ -125,7 +125,7 @@ class AsyncInvoker:
         self._pool = None
 
     def invoke(
-        self, fn: LambdaFunction, event: Any, *, source: str, caller: Caller | None = None
+        self, fn: LambdaFunction, event: Any, *, source: str, caller: Invoker | None = None
     ) -> str | None:
         """Queue an Event invocation; return its request id (None when the caller is refused)."""
         if caller is not None and not permits(fn, caller):

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("emulation.lambda")
 
 
-class Caller(NamedTuple):
+class Invoker(NamedTuple):
     """An AWS service invoking a function on behalf of a resource."""
 
     principal: str  # "s3.amazonaws.com", "events.amazonaws.com", "sns.amazonaws.com"
@@ -30,7 +30,7 @@ class Caller(NamedTuple):
     source_account: str
 
 
-def permits(fn: LambdaFunction, caller: Caller) -> bool:
+def permits(fn: LambdaFunction, caller: Invoker) -> bool:
     """True if the function's resource-based policy lets ``caller`` invoke it."""
     statements = fn.policy.statements if fn.policy is not None else []
     if not statements:

@@ -38,7 +38,7 @@ from emulation.iam.credentials import LAMBDA_PRINCIPAL, RoleNotAssumable
 if TYPE_CHECKING:
     from moto.awslambda.models import LambdaFunction
 
-    from emulation.awslambda.permissions import Caller as Invoker
+    from emulation.awslambda.permissions import Invoker
     from emulation.core.twin import Twin
     from emulation.iam.credentials import Caller
 

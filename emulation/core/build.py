@@ -33,6 +33,7 @@ from emulation.transcribe.service import TranscribeConfig, TranscribeService
 
 # TWIN_IAM=off turns IAM enforcement off (for debugging; everything the twin prints says so).
 IAM_ENV = "TWIN_IAM"
+IAM_OFF_LABEL = "(IAM enforcement OFF) "
 
 
 def iam_from_env(environ: Mapping[str, str] | None = None) -> bool:

@@ -26,7 +26,7 @@ from typing import Any
 from deploy.errors import MissingOutputsError
 from deploy.repairs import declared_outputs, repair_stack
 from deploy.stack import deploy_stack, stack_outputs
-from deploy.template import load_template
+from deploy.template import TEMPLATE_PATH, load_template
 from emulation.core.backends import get_backend
 from emulation.core.build import TwinConfig, build_twin
 from emulation.core.errors import TwinConfigError
@@ -54,6 +54,7 @@ class E2EOptions:
     lambda_retry_delays: tuple[float, ...] = (2.0, 4.0)  # AWS waits ~1 and ~2 minutes
     parameters: dict[str, str] = field(default_factory=dict)
     upload_prefix: str | None = None  # None: the stack's CorpusPrefix
+    template_path: Path = TEMPLATE_PATH  # another template (a variant of the stack's roles)
 
 
 def corpus_files(corpus: Path) -> list[Path]:
@@ -89,11 +90,15 @@ class ChainRun:
     # -- stages ---------------------------------------------------------------------------
     def deploy(self) -> None:
         with self.log.stage("deploy") as stage:
+            template = self.options.template_path
             self.probes.outputs, computed = deploy_outputs(
-                self.site, self.options.stack, self.options.parameters
+                self.site, self.options.stack, self.options.parameters, template
             )
-            repairs = repair_stack(self.site, self.options.stack, template=load_template())
+            repairs = repair_stack(self.site, self.options.stack, template=load_template(template))
             self.subscribe()
+            denied = self.probes.access_denied()
+            if denied:
+                raise E2EError(f"deploy: {denied}")
             stage.detail = f"{len(repairs)} twin repairs"
             if computed:
                 stage.detail += f"; outputs from the template: {', '.join(computed)}"
@@ -152,13 +157,16 @@ class ChainRun:
         deadline = time.monotonic() + self.options.timeout
         name = self.outputs["NotebookInstanceName"]
         probes = self.probes
+        # Each stage also stops at the first AccessDenied: a permission the template lacks.
+        denied = probes.access_denied
         with self.log.stage("instance start") as stage:
             wait_until(
                 lambda: probes.instance_started(name),
                 deadline=deadline,
                 what="notebook instance did not reach InService",
                 fail=lambda: (
-                    probes.instance_failure(name)
+                    denied()
+                    or probes.instance_failure(name)
                     or probes.lambda_failure(
                         "StartNotebookFunctionName", "StartNotebookDeadLetterQueueUrl"
                     )
@@ -170,7 +178,9 @@ class ChainRun:
                 probes.transcription_done,
                 deadline=deadline,
                 what="transcription jobs did not finish",
-                fail=lambda: probes.instance_failure(name) or probes.stopped_early(name),
+                fail=lambda: (
+                    denied() or probes.instance_failure(name) or probes.stopped_early(name)
+                ),
                 interval=0.5,
             )
         with self.log.stage("score + upload") as stage:
@@ -178,7 +188,7 @@ class ChainRun:
                 probes.scores_run_id,
                 deadline=deadline,
                 what="no scores CSV was uploaded",
-                fail=lambda: probes.stopped_early(name, grace=True),
+                fail=lambda: denied() or probes.stopped_early(name, grace=True),
             )
             stage.detail = f"s3://{self.outputs['ResultsBucketName']}/{scores_key(probes.run_id)}"
         with self.log.stage("ingest") as stage:
@@ -186,14 +196,20 @@ class ChainRun:
                 probes.ingest_finished,
                 deadline=deadline,
                 what="ingest Lambda did not finish",
-                fail=lambda: probes.lambda_failure(
-                    "IngestScoresFunctionName", "IngestScoresDeadLetterQueueUrl"
+                fail=lambda: (
+                    denied()
+                    or probes.lambda_failure(
+                        "IngestScoresFunctionName", "IngestScoresDeadLetterQueueUrl"
+                    )
                 ),
             )
             stage.detail = f"{len(readback.dynamodb_items(probes))} DynamoDB items"
         with self.log.stage("notification") as stage:
             message = wait_until(
-                probes.notification, deadline=deadline, what="no SNS notification for the run"
+                probes.notification,
+                deadline=deadline,
+                what="no SNS notification for the run",
+                fail=denied,
             )
             stage.detail = message["subject"]
         with self.log.stage("instance stop"):
@@ -201,6 +217,7 @@ class ChainRun:
                 lambda: probes.instance_stopped(name),
                 deadline=deadline,
                 what="notebook instance did not stop",
+                fail=denied,
             )
 
     def parameter(self, name: str, default: str) -> str:
@@ -211,7 +228,7 @@ class ChainRun:
 
 
 def deploy_outputs(
-    site: Site, stack: str, parameters: dict[str, str]
+    site: Site, stack: str, parameters: dict[str, str], template: Path = TEMPLATE_PATH
 ) -> tuple[dict[str, str], list[str]]:
     """Deploy the stack; return its outputs and the ones computed from the template.
 
@@ -219,11 +236,11 @@ def deploy_outputs(
     (deploy_stack then refuses); those are evaluated from the template against the stack.
     """
     try:
-        return deploy_stack(site, stack, parameters, poll_seconds=0.2), []
+        return deploy_stack(site, stack, parameters, template_path=template, poll_seconds=0.2), []
     except MissingOutputsError:
         pass
     reported = stack_outputs(site.client("cloudformation"), stack)
-    declared = declared_outputs(site, stack, template=load_template())
+    declared = declared_outputs(site, stack, template=load_template(template))
     computed = sorted(set(declared) - set(reported))
     return {**declared, **reported}, computed
 
@@ -277,7 +294,15 @@ def run_chain(site: Site | Twin, options: E2EOptions, log: StageLog) -> dict[str
         chain.fire_schedule()
         chain.follow()
     except Exception as exc:
-        summary = chain.summary() if chain.outputs else {"run_id": None, "stages": log.as_dict()}
+        summary = (
+            chain.summary()
+            if chain.outputs
+            else {
+                "run_id": None,
+                "access_denials": readback.access_denials(chain.probes, log),
+                "stages": log.as_dict(),
+            }
+        )
         summary["error"] = str(exc)
         return summary
     return chain.summary()

@@ -103,6 +103,16 @@ class RunProbes:
         name = self.outputs.get("NotebookInstanceName")
         return self.site.instance_log(name, self.run_id) if name else ""
 
+    # -- IAM ------------------------------------------------------------------------------
+    def access_denied(self) -> str | None:
+        """The first request the site refused as AWS's IAM would, as the reason a stage fails:
+        every AccessDenied is one, also those AWS answers silently (a function's lost logs)."""
+        denials = self.site.access_denials()
+        if not denials:
+            return None
+        first = denials[0]
+        return f"AccessDenied ({first.via}): {first.message}"
+
     # -- Lambda ---------------------------------------------------------------------------
     def lambda_failure(self, function_output: str, dead_letter_output: str) -> str | None:
         """The function failed for good: the site says so at once, or its dead-letter queue

@@ -78,7 +78,7 @@ class IamEnforcement:
 
     def install(self) -> None:
         if not self.enabled:
-            logger.warning("IAM enforcement is OFF: every request is allowed, as in no AWS")
+            logger.warning("IAM enforcement is OFF: role sessions may do anything, unlike on AWS")
             return
         part = self
 
