@@ -29,8 +29,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from moto.core.responses import ActionAuthenticatorMixin
+from moto.iam.access_control import PermissionResult
 from moto.iam.models import iam_backends
-from moto.s3.models import s3_backends
+from moto.s3.models import FakeBucket, s3_backends
 from moto.sns.models import sns_backends
 from moto.sts.models import sts_backends
 
@@ -92,6 +93,9 @@ class IamEnforcement:
             ActionAuthenticatorMixin, "_authenticate_and_authorize_normal_action", normal
         )
         self._patches.replace(ActionAuthenticatorMixin, "_authenticate_and_authorize_s3_action", s3)
+        # moto's own bucket-policy check ignores principals and conditions (a Deny with any
+        # Condition denies everyone); bucket policies are evaluated here instead.
+        self._patches.replace(FakeBucket, "get_permission", _no_moto_bucket_check)
 
     def reset(self) -> None:
         with self._lock:
@@ -273,6 +277,10 @@ def session_for(twin: Twin, role_arn: str, service: str, session_name: str) -> S
     if iam is None or not iam.enabled:
         return None
     return assume_for_service(twin, role_arn, service, session_name)
+
+
+def _no_moto_bucket_check(bucket: Any, action: str, resource: str) -> PermissionResult:
+    return PermissionResult.NEUTRAL
 
 
 def _first(value: Any) -> str:
