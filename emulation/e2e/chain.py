@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,8 @@ from pipeline.layout import scores_key
 from pipeline.transcribe import AUDIO_FORMATS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# How long a stage waits for logs once the code ran (CloudWatch Logs delivers in seconds).
+LOG_DELIVERY_SECONDS = 30.0
 DEFAULT_CORPUS = PROJECT_ROOT / "corpus" / "sample"
 
 
@@ -96,9 +99,7 @@ class ChainRun:
             )
             repairs = repair_stack(self.site, self.options.stack, template=load_template(template))
             self.subscribe()
-            denied = self.probes.access_denied()
-            if denied:
-                raise E2EError(f"deploy: {denied}")
+            self.probes.learn_roles()
             stage.detail = f"{len(repairs)} twin repairs"
             if computed:
                 stage.detail += f"; outputs from the template: {', '.join(computed)}"
@@ -157,7 +158,8 @@ class ChainRun:
         deadline = time.monotonic() + self.options.timeout
         name = self.outputs["NotebookInstanceName"]
         probes = self.probes
-        # Each stage also stops at the first AccessDenied: a permission the template lacks.
+        # Each stage also stops at the first AccessDenied of the roles it waits on: a
+        # permission the template lacks (the instance's role: its hook, before InService).
         denied = probes.access_denied
         with self.log.stage("instance start") as stage:
             wait_until(
@@ -165,13 +167,26 @@ class ChainRun:
                 deadline=deadline,
                 what="notebook instance did not reach InService",
                 fail=lambda: (
-                    denied()
+                    denied("starter", "notebook")
                     or probes.instance_failure(name)
                     or probes.lambda_failure(
                         "StartNotebookFunctionName", "StartNotebookDeadLetterQueueUrl"
                     )
                 ),
             )
+            in_service = datetime.now(UTC)
+            for what, probe in (
+                ("the starter's logs did not reach CloudWatch Logs",
+                 lambda: probes.function_reported("StartNotebookFunctionName")),
+                ("the OnStart hook's output did not reach CloudWatch Logs",
+                 lambda: probes.hook_logged(name)),
+            ):  # fmt: skip
+                wait_until(
+                    probe,
+                    deadline=min(deadline, time.monotonic() + LOG_DELIVERY_SECONDS),
+                    what=what,
+                    fail=lambda: denied("starter") or denied("notebook", before=in_service),
+                )
             stage.detail = name
         with self.log.stage("transcribe") as stage:
             stage.detail = wait_until(
@@ -188,7 +203,7 @@ class ChainRun:
                 probes.scores_run_id,
                 deadline=deadline,
                 what="no scores CSV was uploaded",
-                fail=lambda: denied() or probes.stopped_early(name, grace=True),
+                fail=lambda: denied("notebook") or probes.stopped_early(name, grace=True),
             )
             stage.detail = f"s3://{self.outputs['ResultsBucketName']}/{scores_key(probes.run_id)}"
         with self.log.stage("ingest") as stage:
@@ -209,7 +224,7 @@ class ChainRun:
                 probes.notification,
                 deadline=deadline,
                 what="no SNS notification for the run",
-                fail=denied,
+                fail=lambda: denied("ingest"),
             )
             stage.detail = message["subject"]
         with self.log.stage("instance stop"):
@@ -217,7 +232,7 @@ class ChainRun:
                 lambda: probes.instance_stopped(name),
                 deadline=deadline,
                 what="notebook instance did not stop",
-                fail=denied,
+                fail=lambda: denied("notebook"),
             )
 
     def parameter(self, name: str, default: str) -> str:

@@ -67,10 +67,12 @@ def report_files(probes: RunProbes) -> dict[str, bytes]:
 
 
 def access_denials(probes: RunProbes, log: StageLog) -> list[dict[str, Any]]:
-    """Every request the site refused as AWS's IAM would, with the stage that hit it."""
+    """Every request the site refused as AWS's IAM would, with the stage that hit it: the
+    stage that failed on it, else the stage running when it happened."""
+    failed = next((s.name for s in log.stages if s.status == "failed"), None)
     return [
         {
-            "stage": log.stage_at(denial.at),
+            "stage": failed if id(denial) in probes.blamed else log.stage_at(denial.at),
             "principal": denial.principal,
             "action": denial.action,
             "resource": denial.resource,
