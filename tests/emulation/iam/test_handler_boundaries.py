@@ -126,3 +126,34 @@ def test_with_the_templates_role_the_starter_starts_the_instance(deployed) -> No
     )
     assert json.loads(answer["Payload"].read())["action"] == "started"
     assert len(Inspector(twin).access_denials()) == before
+
+
+def test_ingest_needs_list_bucket_to_report_a_missing_csv_as_bad_input(deployed) -> None:
+    """S3 answers GetObject on a missing key with NoSuchKey only to a caller that may list the
+    bucket, else AccessDenied (S3 API reference, GetObject): ListScoresPrefix is what lets
+    ingest report "does not exist" as a FAILED run instead of crashing."""
+    twin, outputs = deployed
+    function, bucket = outputs["IngestScoresFunctionName"], outputs["ResultsBucketName"]
+    key = "scores/2026-11-25T20-00-00Z-000000.csv"  # never uploaded
+    event = {
+        "Records": [
+            {
+                "eventSource": "aws:s3",
+                "eventName": "ObjectCreated:Put",
+                "awsRegion": twin.region,
+                "s3": {"bucket": {"name": bucket}, "object": {"key": key}},
+            }
+        ]
+    }
+    answer = twin.client("lambda").invoke(FunctionName=function, Payload=json.dumps(event))
+    [record] = json.loads(answer["Payload"].read())["records"]
+    assert record["outcome"] == "failed"
+    assert "does not exist (NoSuchKey)" in record["error"]
+
+    with without(twin, "ingest-scores", "s3:ListBucket"):
+        error = invoke(twin, function, event)
+    assert (
+        "An error occurred (AccessDenied) when calling the GetObject operation"
+        in (error["errorMessage"])
+    )
+    assert "s3:ListBucket" in error["errorMessage"]
