@@ -29,16 +29,11 @@ SESSION = f"arn:aws:sts::{ACCOUNT}:assumed-role/worker/fn"
 
 
 @pytest.fixture(scope="module")
-def started() -> Iterator[Twin]:
-    twin = build_twin(TwinConfig(parts=("iam", "transcribe"), iam=True)).start()
-    yield twin
-    twin.stop()
-
-
-@pytest.fixture
-def twin(started: Twin) -> Twin:
-    started.reset()
-    return started
+def started_twin() -> Iterator[Twin]:
+    """Overrides conftest's: IAM and Transcribe only, IAM enforced whatever TWIN_IAM says
+    (conftest's ``twin`` resets it before each test)."""
+    with build_twin(TwinConfig(parts=("iam", "transcribe"), iam=True)) as twin:
+        yield twin
 
 
 def role_session(twin: Twin, *statements: dict) -> boto3.Session:

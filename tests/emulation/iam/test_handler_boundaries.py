@@ -68,6 +68,17 @@ def invoke(twin: Twin, function: str, event: dict[str, Any]) -> dict[str, Any]:
     return json.loads(answer["Payload"].read())
 
 
+def s3_event(twin: Twin, bucket: str, key: str) -> dict[str, Any]:
+    """The notification S3 sends the ingest function for a new scores CSV."""
+    record = {
+        "eventSource": "aws:s3",
+        "eventName": "ObjectCreated:Put",
+        "awsRegion": twin.region,
+        "s3": {"bucket": {"name": bucket}, "object": {"key": key}},
+    }
+    return {"Records": [record]}
+
+
 def denial_sentence(role: str, function: str, action: str, resource: str) -> str:
     return (
         f"User: arn:aws:sts::{Twin().account_id}:assumed-role/{role}/{function} is not "
@@ -94,16 +105,7 @@ def test_ingest_without_batch_write_fails_with_awss_message(deployed) -> None:
     twin, outputs = deployed
     function, bucket = outputs["IngestScoresFunctionName"], outputs["ResultsBucketName"]
     key = f"scores/{RUN_ID}.csv"
-    event = {
-        "Records": [
-            {
-                "eventSource": "aws:s3",
-                "eventName": "ObjectCreated:Put",
-                "awsRegion": twin.region,
-                "s3": {"bucket": {"name": bucket}, "object": {"key": key}},
-            }
-        ]
-    }
+    event = s3_event(twin, bucket, key)
     with without(twin, "ingest-scores", "dynamodb:BatchWriteItem") as role:
         twin.client("s3").put_object(
             Bucket=bucket, Key=key, Body=csv_bytes([ok(RUN_ID, "a.wav", 3)])
@@ -135,16 +137,7 @@ def test_ingest_needs_list_bucket_to_report_a_missing_csv_as_bad_input(deployed)
     twin, outputs = deployed
     function, bucket = outputs["IngestScoresFunctionName"], outputs["ResultsBucketName"]
     key = "scores/2026-11-25T20-00-00Z-000000.csv"  # never uploaded
-    event = {
-        "Records": [
-            {
-                "eventSource": "aws:s3",
-                "eventName": "ObjectCreated:Put",
-                "awsRegion": twin.region,
-                "s3": {"bucket": {"name": bucket}, "object": {"key": key}},
-            }
-        ]
-    }
+    event = s3_event(twin, bucket, key)
     answer = twin.client("lambda").invoke(FunctionName=function, Payload=json.dumps(event))
     [record] = json.loads(answer["Payload"].read())["records"]
     assert record["outcome"] == "failed"
