@@ -30,12 +30,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", default=None, help="Role/Sid statements to run")
     parser.add_argument("--engine", default=E2EOptions.engine)
+    parser.add_argument("--corpus", type=Path, default=E2EOptions.corpus, help="audio + .txt")
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds per chain")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="iam-sweep-") as scratch:
         workdir = Path(scratch)
         options = E2EOptions(
-            engine=args.engine, timeout=args.timeout, runs_dir=workdir / "runs", stack="asr-sweep"
+            corpus=args.corpus.resolve(),
+            engine=args.engine,
+            timeout=args.timeout,
+            runs_dir=workdir / "runs",
+            stack="asr-sweep",
         )
         twin = build_twin(twin_config(options, workdir / "sandbox")).start()
         try:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -158,8 +158,8 @@ class ChainRun:
         deadline = time.monotonic() + self.options.timeout
         name = self.outputs["NotebookInstanceName"]
         probes = self.probes
-        # Each stage also stops at the first AccessDenied of the roles it waits on: a
-        # permission the template lacks (the instance's role: its hook, before InService).
+        # Each stage also fails on an AccessDenied of the roles it waits on, as soon as one
+        # happens, and at its end: a permission the template lacks.
         denied = probes.access_denied
         with self.log.stage("instance start") as stage:
             wait_until(
@@ -174,19 +174,22 @@ class ChainRun:
                     )
                 ),
             )
+            # The instance's role as its hook used it (before InService); later calls are
+            # the run's, which the next stages answer for.
             in_service = datetime.now(UTC)
-            for what, probe in (
-                ("the starter's logs did not reach CloudWatch Logs",
-                 lambda: probes.function_reported("StartNotebookFunctionName")),
-                ("the OnStart hook's output did not reach CloudWatch Logs",
-                 lambda: probes.hook_logged(name)),
-            ):  # fmt: skip
-                wait_until(
-                    probe,
-                    deadline=min(deadline, time.monotonic() + LOG_DELIVERY_SECONDS),
-                    what=what,
-                    fail=lambda: denied("starter") or denied("notebook", before=in_service),
-                )
+
+            def hook_or_starter() -> str | None:
+                return denied("starter") or denied("notebook", before=in_service)
+
+            self.logs_delivered(
+                "the starter's logs",
+                lambda: probes.function_reported("StartNotebookFunctionName"),
+                hook_or_starter,
+            )
+            self.logs_delivered(
+                "the OnStart hook's output", lambda: probes.hook_logged(name), hook_or_starter
+            )
+            refuse(hook_or_starter())
             stage.detail = name
         with self.log.stage("transcribe") as stage:
             stage.detail = wait_until(
@@ -194,10 +197,13 @@ class ChainRun:
                 deadline=deadline,
                 what="transcription jobs did not finish",
                 fail=lambda: (
-                    denied() or probes.instance_failure(name) or probes.stopped_early(name)
+                    denied("notebook")
+                    or probes.instance_failure(name)
+                    or probes.stopped_early(name)
                 ),
                 interval=0.5,
             )
+            refuse(denied("notebook"))
         with self.log.stage("score + upload") as stage:
             probes.run_id = wait_until(
                 probes.scores_run_id,
@@ -205,6 +211,7 @@ class ChainRun:
                 what="no scores CSV was uploaded",
                 fail=lambda: denied("notebook") or probes.stopped_early(name, grace=True),
             )
+            refuse(denied("notebook"))
             stage.detail = f"s3://{self.outputs['ResultsBucketName']}/{scores_key(probes.run_id)}"
         with self.log.stage("ingest") as stage:
             wait_until(
@@ -212,12 +219,18 @@ class ChainRun:
                 deadline=deadline,
                 what="ingest Lambda did not finish",
                 fail=lambda: (
-                    denied()
+                    denied("ingest")
                     or probes.lambda_failure(
                         "IngestScoresFunctionName", "IngestScoresDeadLetterQueueUrl"
                     )
                 ),
             )
+            self.logs_delivered(
+                "the ingest function's logs",
+                lambda: probes.function_reported("IngestScoresFunctionName"),
+                lambda: denied("ingest"),
+            )
+            refuse(denied("ingest"))
             stage.detail = f"{len(readback.dynamodb_items(probes))} DynamoDB items"
         with self.log.stage("notification") as stage:
             message = wait_until(
@@ -234,12 +247,31 @@ class ChainRun:
                 what="notebook instance did not stop",
                 fail=lambda: denied("notebook"),
             )
+            refuse(denied("notebook"))
+
+    def logs_delivered(
+        self, what: str, probe: Callable[[], bool | None], fail: Callable[[], str | None]
+    ) -> None:
+        """Wait until the code's log lines reached CloudWatch Logs, which AWS delivers with the
+        role's permissions (``fail``: the stage's AccessDenied check)."""
+        wait_until(
+            probe,
+            deadline=time.monotonic() + LOG_DELIVERY_SECONDS,
+            what=f"{what} did not reach CloudWatch Logs",
+            fail=fail,
+        )
 
     def parameter(self, name: str, default: str) -> str:
         return self.options.parameters.get(name, default)
 
     def summary(self) -> dict[str, Any]:
         return readback.summary(self.probes, self.log)
+
+
+def refuse(reason: str | None) -> None:
+    """Fail the stage with ``reason`` (an AccessDenied), if there is one."""
+    if reason:
+        raise E2EError(reason)
 
 
 def deploy_outputs(
