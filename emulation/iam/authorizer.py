@@ -117,23 +117,20 @@ class IamEnforcement:
         resources: Sequence[str],
         *,
         via: str,
-        context: dict[str, str] | None = None,
     ) -> AccessDenial | None:
         """Would AWS let ``caller`` do ``action`` on every resource? The denial (recorded and
         logged) if not; None when allowed, when the caller is unrestricted or when off."""
         if caller is None or not self.enabled:
             return None
-        authorization_ = Authorization(
-            action, tuple(resources), {**BASE_CONTEXT, **(context or {})}
-        )
-        return self._evaluate(caller, authorization_, "-", via)
+        wanted = Authorization(action, tuple(resources), BASE_CONTEXT)
+        return self._evaluate(caller, wanted, "", via)  # no service answers: IAM's words
 
     # -- the request path -----------------------------------------------------------------------
 
     def _authorize_request(self, response: Any, s3_target: tuple[Any, Any] | None) -> None:
         headers = response.headers
         match = _CREDENTIAL.search(headers.get("Authorization") or "")
-        caller = self._caller(match.group(1), headers) if match else None
+        caller = self._caller(match.group(1)) if match else None
         self._local.caller = caller
         if caller is None:
             return
@@ -166,7 +163,7 @@ class IamEnforcement:
         if denial is not None:
             raise denial_error(service, denial.message)
 
-    def _caller(self, access_key_id: str, headers: Any) -> Caller | None:
+    def _caller(self, access_key_id: str) -> Caller | None:
         """The assumed-role session this key belongs to, or None (unrestricted)."""
         for account, partitions in dict.items(sts_backends):
             for partition, backend in dict.items(partitions):
