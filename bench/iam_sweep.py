@@ -23,7 +23,7 @@ from emulation.e2e.chain import E2EOptions, run_chain, twin_config  # noqa: E402
 from emulation.e2e.report import succeeded  # noqa: E402
 from emulation.e2e.sites import EmbeddedSite  # noqa: E402
 from emulation.e2e.stages import StageLog  # noqa: E402
-from emulation.e2e.sweep import run_without, statements  # noqa: E402
+from emulation.e2e.sweep import failure_path, run_without, statements  # noqa: E402
 
 
 def main() -> int:
@@ -57,8 +57,13 @@ def main() -> int:
             for ref in refs:
                 twin.reset()
                 outcome = run_without(site, ref, options, workdir)
+                path = ""
+                if outcome.failed_stage is None:  # not on the happy path: the failure path?
+                    twin.reset()
+                    outcome = run_without(site, ref, failure_path(options), workdir)
+                    path = " [failure path]"
                 needed += outcome.failed_stage is not None
-                where = outcome.failed_stage or "NOT NEEDED (chain green)"
+                where = (outcome.failed_stage or "NOT NEEDED (both paths green)") + path
                 denial = f"{outcome.action} on {outcome.resource}" if outcome.action else "-"
                 print(
                     f"{ref!s:45} {where:16} {denial}  "

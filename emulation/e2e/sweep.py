@@ -5,8 +5,9 @@ Each role statement (its identity policy's, and its trust policy's) is taken out
 copy is written as JSON beside the run and deployed like the real one (``E2EOptions``). A
 statement the chain needs makes a stage fail, normally on an AccessDenied naming the action
 and resource AWS would refuse; one the chain does not need leaves the run green, which the
-outcome reports. Used by ``bench/iam_sweep.py`` (all statements) and the tests (a
-representative set, and all of them behind the ``iam_sweep`` marker).
+outcome reports; ``failure_path`` then tries it on a run whose notebook fails. Used by
+``bench/iam_sweep.py`` (all statements) and the tests (a representative set, and all of them
+behind the ``iam_sweep`` marker).
 """
 
 from __future__ import annotations
@@ -98,6 +99,13 @@ def run_without(site: Site, ref: StatementRef, options: E2EOptions, workdir: Pat
         message=first["message"] if first else summary.get("error", ""),
         seconds=round(seconds, 1),
     )
+
+
+def failure_path(options: E2EOptions) -> E2EOptions:
+    """The same chain with a notebook that fails (its corpus prefix holds no audio), so the
+    run takes the failure path: the failure CSV, or the last-resort SNS message."""
+    parameters = {**options.parameters, "CorpusPrefix": "nothing-here/"}
+    return E2EOptions(**{**options.__dict__, "parameters": parameters, "upload_prefix": "corpus/"})
 
 
 def _with_template(options: E2EOptions, path: Path) -> E2EOptions:

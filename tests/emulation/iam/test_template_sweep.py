@@ -21,7 +21,7 @@ from emulation.core.build import build_twin
 from emulation.core.twin import Twin
 from emulation.e2e.chain import DEFAULT_CORPUS, E2EOptions, twin_config
 from emulation.e2e.sites import EmbeddedSite
-from emulation.e2e.sweep import TRUST, StatementRef, run_without, statements
+from emulation.e2e.sweep import TRUST, StatementRef, failure_path, run_without, statements
 
 # (role, statement) -> (the stage that fails, the refused action or the refusal's words).
 # Stage None: the chain does not use the statement (it stays green without it); the reason.
@@ -47,7 +47,9 @@ EXPECTED: dict[tuple[str, str], tuple[str | None, str]] = {
     ("NotebookRole", TRUST): ("instance start", "Could not assume role"),
     ("NotebookRole", "ListInputs"): ("transcribe", "s3:ListBucket"),
     ("NotebookRole", "ReadInputs"): ("instance start", "s3:GetObject"),
-    ("NotebookRole", "ListResults"): (None, "no code on the instance lists the results bucket"),
+    # On the failure path: without it, S3 answers the check for an existing scores CSV with
+    # AccessDenied instead of 404, and no failure CSV is written.
+    ("NotebookRole", "ListResults"): ("transcribe", "s3:ListBucket"),
     ("NotebookRole", "ReadWriteResults"): ("transcribe", "s3:PutObject"),
     ("NotebookRole", "StartTranscriptionJobs"): ("transcribe", "transcribe:StartTranscriptionJob"),
     ("NotebookRole", "TranscribeJobs"): ("transcribe", "transcribe:GetTranscriptionJob"),
@@ -59,6 +61,8 @@ EXPECTED: dict[tuple[str, str], tuple[str | None, str]] = {
     ("NotebookRole", "LifecycleLogGroup"): ("instance start", "logs:CreateLogGroup"),
     ("NotebookRole", "LifecycleLogStreams"): ("instance start", "logs:CreateLogStream"),
 }
+# Statements only the failure path needs (the notebook fails): the sweep runs that path.
+ON_FAILURE_PATH = {("NotebookRole", "ListResults")}
 # One per kind of failure, for make test: a Lambda's API call, a deploy-time check, the
 # instance's role through Transcribe, and a trust policy.
 REPRESENTATIVE = {
@@ -109,13 +113,16 @@ def test_without_the_statement_the_chain_fails_where_it_is_needed(
     sweep_twin.reset()
     stage, evidence = EXPECTED[(ref.role, ref.sid)]
     options = E2EOptions(corpus=small_corpus, timeout=240.0, runs_dir=tmp_path / "runs")
+    if (ref.role, ref.sid) in ON_FAILURE_PATH:
+        options = failure_path(options)
     outcome = run_without(EmbeddedSite(sweep_twin), ref, options, tmp_path)
     assert outcome.failed_stage == stage, outcome
     if stage is None:
         return
     if ":" in evidence and " " not in evidence:  # an IAM action: the AccessDenied names it
         assert outcome.action == evidence, outcome
-        assert f"perform: {evidence}" in outcome.message, outcome
+        # (SNS writes its prefix in capitals, "SNS:Publish", as AWS's SNS does)
+        assert f"perform: {evidence}".lower() in outcome.message.lower(), outcome
         if outcome.resource and outcome.resource != "*":
             assert outcome.resource in outcome.message, outcome
     else:
