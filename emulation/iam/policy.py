@@ -184,12 +184,19 @@ def _arn_matches(pattern: tuple[re.Pattern[str], ...], arn: str) -> bool:
 
 
 def _principal_matches(principals: tuple[tuple[str, str], ...], caller: Principal) -> bool:
+    roots = _account_roots(caller)
     for kind, value in principals:
         if value == "*" and kind in ("*", "AWS"):
             return True
-        if kind == caller.kind and value in caller.matches:
+        if kind == caller.kind and (value in caller.matches or (kind == "AWS" and value in roots)):
             return True
     return False
+
+
+def _account_roots(caller: Principal) -> set[str]:
+    """How a Principal element names the caller's whole account: its id or its root ARN."""
+    partition = caller.arn.split(":")[1] if caller.arn.startswith("arn:") else "aws"
+    return {caller.account, f"arn:{partition}:iam::{caller.account}:root"}
 
 
 def _text(value: Any) -> str:
@@ -360,7 +367,6 @@ def evaluate(
 
 def _delegates_only(statement: Statement, caller: Principal) -> bool:
     """A resource-based Allow that names the caller only through its account's root."""
-    partition = caller.arn.split(":")[1] if caller.arn.startswith("arn:") else "aws"
-    roots = {caller.account, f"arn:{partition}:iam::{caller.account}:root"}
+    roots = _account_roots(caller)
     named = statement.principals or ()
     return all(kind == "AWS" and value in roots for kind, value in named)

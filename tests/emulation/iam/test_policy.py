@@ -220,8 +220,12 @@ def test_resource_policy_allow_for_the_role_suffices_in_the_same_account() -> No
     by_role = bucket_policy({**statement, "Principal": {"AWS": ROLE}})
     by_root = bucket_policy({**statement, "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}})
     assert evaluate(ask("sns:Publish", topic), resource=by_role).allowed
-    # Naming the account only delegates to its identity policies: it grants nothing alone.
+    # Naming the account only delegates to its identity policies: it grants nothing alone...
     assert not evaluate(ask("sns:Publish", topic), resource=by_root).allowed
+    # ...but a Deny naming the account applies to every principal in it.
+    deny_account = bucket_policy({**statement, "Effect": "Deny", "Principal": {"AWS": ACCOUNT}})
+    allowed_by_role = identity(allow("sns:Publish", topic))
+    assert not evaluate(ask("sns:Publish", topic), allowed_by_role, deny_account).allowed
 
 
 def test_an_unknown_condition_key_is_refused_by_name_when_it_matters() -> None:
