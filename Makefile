@@ -15,7 +15,7 @@ APT_PACKAGES := espeak-ng sox
 APT_OPTIONAL := pocketsphinx-testdata chromium chromium-driver
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install apt-deps lint test e2e twin twin-up twin-down deploy deploy-dry-run destroy bench corpus clean
+.PHONY: install apt-deps lint test e2e iam-sweep twin twin-up twin-down deploy deploy-dry-run destroy bench corpus clean
 
 # TWIN=localstack: LocalStack serves S3, DynamoDB, SNS, EventBridge and Lambda; the twin keeps
 # SageMaker and Transcribe (docs/docker.md). It needs a Docker engine with the Compose plugin.
@@ -56,6 +56,11 @@ test: install apt-deps lint $(TWIN_STACK)
 
 e2e: install $(TWIN_STACK)
 	TWIN=$(TWIN) $(PY) -m emulation e2e --corpus $(CORPUS) --runs $(RUNS)
+
+# Every IAM statement of the template left out in turn: where the chain fails, on which
+# AccessDenied (a few minutes; make test runs a representative set).
+iam-sweep: install
+	$(PY) bench/iam_sweep.py
 
 twin: install
 	$(PY) -m emulation serve

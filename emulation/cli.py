@@ -17,11 +17,12 @@ import time
 from collections.abc import Sequence
 
 from emulation.core.backends import backend_names, get_backend
-from emulation.core.build import TwinConfig, build_twin, config_for_backend
+from emulation.core.build import IAM_OFF_LABEL, TwinConfig, build_twin, config_for_backend
 from emulation.core.inspector import Inspector
 from emulation.core.twin import DEFAULT_REGION, Twin, export_lines
 from emulation.e2e import cli as e2e_cli
 from emulation.events.scheduler import Scheduler
+from emulation.iam.authorizer import IamEnforcement
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -51,8 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
 
 
-def configure_logging(debug: bool = False) -> None:
-    """Rich, colourful lines on a terminal; plain timestamped lines in CI or a pipe."""
+def configure_logging(debug: bool = False, label: str = "") -> None:
+    """Rich, colourful lines on a terminal; plain timestamped lines in CI or a pipe. Each line
+    starts with ``label`` (IAM enforcement off)."""
     level = logging.DEBUG if debug else logging.INFO
     if sys.stderr.isatty():
         from rich.console import Console
@@ -61,11 +63,11 @@ def configure_logging(debug: bool = False) -> None:
         handler: logging.Handler = RichHandler(
             console=Console(stderr=True), show_path=False, markup=False, log_time_format="%X"
         )
-        handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+        handler.setFormatter(logging.Formatter(f"{label}%(name)s: %(message)s"))
     else:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
+            logging.Formatter(f"{label}%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
         )
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -76,16 +78,18 @@ def configure_logging(debug: bool = False) -> None:
 def serve_forever(config: TwinConfig, *, debug: bool = False, backend: str | None = None) -> int:
     """Run the twin until Ctrl-C or SIGTERM; ``backend`` (default TWIN) only sets what the
     announced environment routes where (``config`` already holds the backend's parts)."""
-    configure_logging(debug)
     started = time.monotonic()
     twin = build_twin(config)
+    iam = twin.find_part(IamEnforcement)
+    label = "" if iam is not None and iam.enabled else IAM_OFF_LABEL
+    configure_logging(debug, label)
     twin.start()
     try:
         scheduler = twin.find_part(Scheduler)
         if scheduler is not None:
             scheduler.start()
         env = get_backend(backend).client_env(twin.endpoint_url)
-        _announce(twin, env, time.monotonic() - started)
+        _announce(twin, env, time.monotonic() - started, label)
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         try:
@@ -96,26 +100,36 @@ def serve_forever(config: TwinConfig, *, debug: bool = False, backend: str | Non
     finally:
         # Counted before stop(): stopping resets the parts, and with them what they recorded.
         invocations, errors = len(Inspector(twin).invocations()), len(twin.errors)
+        denied = len(Inspector(twin).access_denials())
         twin.stop()
-    print(f"twin stopped: {invocations} Lambda invocation(s), {errors} error(s)", file=sys.stderr)
+    print(
+        f"{label}twin stopped: {invocations} Lambda invocation(s), {errors} error(s), "
+        f"{denied} AccessDenied",
+        file=sys.stderr,
+    )
     return 0
 
 
-def _announce(twin: Twin, env: dict[str, str], seconds: float) -> None:
-    """The endpoint and the export lines on stdout (copyable); the rest on stderr."""
+def _announce(twin: Twin, env: dict[str, str], seconds: float, label: str = "") -> None:
+    """The endpoint and the export lines on stdout (copyable: with IAM off, the label follows
+    each export as a shell comment); the rest on stderr."""
     parts = ", ".join(twin.parts) or "none"
+    iam = "IAM enforced for role sessions" if not label else "IAM enforcement OFF"
+    exports = [f"{line}  # {label.strip()}" if label else line for line in export_lines(env)]
     if sys.stdout.isatty():
         from rich.console import Console
 
         console = Console()
         console.print(
-            f"[bold green]twin ready[/] at [bold]{twin.endpoint_url}[/] in {seconds:.2f} s "
-            f"(parts: {parts}). Ctrl-C stops it. In another shell:",
+            f"{label}[bold green]twin ready[/] at [bold]{twin.endpoint_url}[/] in {seconds:.2f} s "
+            f"(parts: {parts}; {iam}). Ctrl-C stops it. In another shell:",
             highlight=False,
         )
-        for line in export_lines(env):
-            console.print(line, style="cyan", highlight=False, soft_wrap=True)
+        for line in exports:
+            console.print(line, style="cyan", highlight=False, soft_wrap=True, markup=False)
     else:
-        print(f"twin ready at {twin.endpoint_url} in {seconds:.2f} s (parts: {parts})")
-        print("\n".join(export_lines(env)))
+        print(
+            f"{label}twin ready at {twin.endpoint_url} in {seconds:.2f} s (parts: {parts}; {iam})"
+        )
+        print("\n".join(exports))
     sys.stdout.flush()

@@ -20,16 +20,19 @@ from emulation.core.build import TwinConfig, build_twin
 from emulation.core.twin import Twin
 
 TEST_RETRY_DELAYS = (0.05, 0.05)
-LAMBDA_TRUST_POLICY = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": "lambda.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-        }
-    ],
-}
+
+
+def trust_policy(service: str) -> dict[str, Any]:
+    """A role trust policy letting one AWS service assume the role."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
+        ],
+    }
+
+
+LAMBDA_TRUST_POLICY = trust_policy("lambda.amazonaws.com")
 
 
 @pytest.fixture(scope="module")
@@ -56,13 +59,36 @@ def lambda_zip(files: dict[str, str]) -> bytes:
     return buffer.getvalue()
 
 
-@pytest.fixture
-def lambda_role(twin: Twin) -> str:
-    """The ARN of an IAM role Lambda functions can be created with."""
-    role = twin.client("iam").create_role(
-        RoleName="twin-test-lambda", AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST_POLICY)
+# The runtime's tests exercise invocation, not IAM: their functions' role may do anything.
+# IAM is tested with scoped roles (tests/emulation/iam) and the template's own roles.
+ALLOW_EVERYTHING = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+}
+
+
+def unrestricted_role(twin: Twin, name: str, service: str) -> str:
+    """The ARN of a role ``service`` may assume, allowed everything."""
+    iam = twin.client("iam")
+    role = iam.create_role(
+        RoleName=name, AssumeRolePolicyDocument=json.dumps(trust_policy(service))
+    )
+    iam.put_role_policy(
+        RoleName=name, PolicyName="allow-everything", PolicyDocument=json.dumps(ALLOW_EVERYTHING)
     )
     return role["Role"]["Arn"]
+
+
+@pytest.fixture
+def lambda_role(twin: Twin) -> str:
+    """The ARN of an IAM role Lambda functions can be created with (allowed everything)."""
+    return unrestricted_role(twin, "twin-test-lambda", "lambda.amazonaws.com")
+
+
+@pytest.fixture
+def notebook_role(twin: Twin) -> str:
+    """The ARN of an IAM role notebook instances can be created with (allowed everything)."""
+    return unrestricted_role(twin, "twin-test-notebook", "sagemaker.amazonaws.com")
 
 
 @pytest.fixture

@@ -27,9 +27,11 @@ from moto.sns import models as sns_models
 from moto.sqs.models import sqs_backends
 
 from emulation.awslambda.events import iso_now, qualified_arn
-from emulation.awslambda.permissions import Caller, permits
+from emulation.awslambda.permissions import Invoker, permits
 from emulation.awslambda.sandbox import LambdaRuntimeError
 from emulation.core.errors import EmulationError
+from emulation.iam.authorizer import IamEnforcement
+from emulation.iam.credentials import Caller as RoleSession
 
 if TYPE_CHECKING:
     from moto.awslambda.models import LambdaFunction
@@ -40,6 +42,14 @@ if TYPE_CHECKING:
 logger = logging.getLogger("emulation.lambda")
 
 AWS_RETRY_DELAYS = (60.0, 120.0)
+# What Lambda does with the execution role to deliver a record to each kind of destination
+# (Lambda developer guide, "Capturing records of Lambda asynchronous invocations").
+DELIVERY_ACTIONS = {
+    "sqs": "sqs:SendMessage",
+    "sns": "sns:Publish",
+    "lambda": "lambda:InvokeFunction",
+    "events": "events:PutEvents",
+}
 DEFAULT_MAX_RETRIES = 2
 DEFAULT_MAX_EVENT_AGE = 21600
 
@@ -115,7 +125,7 @@ class AsyncInvoker:
         self._pool = None
 
     def invoke(
-        self, fn: LambdaFunction, event: Any, *, source: str, caller: Caller | None = None
+        self, fn: LambdaFunction, event: Any, *, source: str, caller: Invoker | None = None
     ) -> str | None:
         """Queue an Event invocation; return its request id (None when the caller is refused)."""
         if caller is not None and not permits(fn, caller):
@@ -267,6 +277,8 @@ class AsyncInvoker:
         parts = target_arn.split(":")
         service, region, account = parts[2], parts[3], parts[4]
         attributes = attributes or {}
+        if self._delivery_denied(job.function, service, target_arn):
+            return
         try:
             if service == "sqs":
                 sqs_backends[account][region].send_message(
@@ -314,6 +326,17 @@ class AsyncInvoker:
             "%s: delivered request %s (%s) to %s",
             job.function.function_name, job.request_id, outcome, target_arn,
         )  # fmt: skip
+
+    def _delivery_denied(self, fn: LambdaFunction, service: str, target_arn: str) -> bool:
+        """Lambda delivers with the execution role: without the permission the record is lost
+        (the twin records the AccessDenied)."""
+        iam = self.twin.find_part(IamEnforcement)
+        action = DELIVERY_ACTIONS.get(service)
+        if iam is None or action is None:
+            return False
+        caller = RoleSession.of_role(fn.role, fn.function_name)
+        via = f"Lambda delivering a record of {fn.function_name}"
+        return iam.check(caller, action, [target_arn], via=via) is not None
 
 
 def invoke_config(fn: LambdaFunction) -> dict[str, Any]:

@@ -7,7 +7,8 @@
 - ``moto.sns.models.Subscription.publish`` for protocol "lambda": AWS's SNS event (real topic,
   message id, attributes), asynchronously, instead of moto's canned example.
 - ``LambdaFunction.__init__`` / ``update_configuration`` / ``get_configuration`` /
-  ``create_from_cloudformation_json``: keep the DeadLetterConfig that moto drops.
+  ``create_from_cloudformation_json``: keep the DeadLetterConfig that moto drops; with IAM
+  enforced, refuse a role whose trust policy leaves out lambda.amazonaws.com, as AWS does.
 - ``LambdaFunction.docker_client``: absent, so ``/moto-api/data.json`` works without Docker.
 """
 
@@ -18,12 +19,16 @@ import json
 from typing import TYPE_CHECKING, Any, Protocol
 
 from moto.awslambda import models as lambda_models
+from moto.awslambda.exceptions import InvalidParameterValueException
 from moto.s3 import notifications as s3_notifications
 from moto.sns import models as sns_models
 
+from emulation.awslambda.async_invoke import DELIVERY_ACTIONS
 from emulation.awslambda.events import complete_s3_event, sns_event
-from emulation.awslambda.permissions import Caller
+from emulation.awslambda.permissions import Invoker
 from emulation.awslambda.sandbox import LambdaRuntimeError
+from emulation.iam.authorizer import IamEnforcement
+from emulation.iam.credentials import LAMBDA_PRINCIPAL, Caller, service_may_assume
 
 if TYPE_CHECKING:
     from moto.awslambda.models import LambdaFunction
@@ -44,7 +49,7 @@ class Runtime(Protocol):
     def invoke(self, fn: LambdaFunction, event: Any, *, source: str = "invoke") -> Invocation: ...
 
     def invoke_async(
-        self, fn: LambdaFunction, event: Any, *, source: str, caller: Caller | None = None
+        self, fn: LambdaFunction, event: Any, *, source: str, caller: Invoker | None = None
     ) -> str | None: ...
 
 
@@ -54,6 +59,31 @@ def _header(headers: Any, name: str) -> str | None:
         if key.lower() == name:
             return value
     return None
+
+
+def refuse_undeliverable(twin: Twin, role_arn: str, function_name: str, targets: list[str]) -> None:
+    """Lambda checks, when a dead-letter queue or destination is configured, that the
+    execution role may deliver there: "The provided execution role does not have permissions
+    to call SendMessage on SQS." (InvalidParameterValueException; AWS's CreateFunction and
+    PutFunctionEventInvokeConfig answers as reported by users, e.g. elastic/beats#13963)."""
+    iam = twin.find_part(IamEnforcement)
+    if iam is None or not iam.enabled:
+        return
+    caller = Caller.of_role(role_arn, function_name)
+    for target in targets:
+        service = target.split(":")[2] if target.count(":") >= 5 else ""
+        action = DELIVERY_ACTIONS.get(service)
+        via = f"Lambda checking where {function_name} may deliver records"
+        if action and iam.check(caller, action, [target], via=via):
+            raise InvalidParameterValueException(
+                f"The provided execution role does not have permissions to call "
+                f"{action.split(':')[1]} on {service.upper()}."
+            )
+
+
+def _destinations(config: dict[str, Any]) -> list[str]:
+    outcomes = (config.get("DestinationConfig") or {}).values()
+    return [d["Destination"] for d in outcomes if d.get("Destination")]
 
 
 def patch_moto(runtime: Runtime, patches: Patches) -> None:
@@ -68,7 +98,10 @@ def patch_moto(runtime: Runtime, patches: Patches) -> None:
             return b""
         if invocation_type == "DryRun":
             return b""
-        invocation = runtime.invoke(fn, event)
+        try:
+            invocation = runtime.invoke(fn, event)
+        except LambdaRuntimeError as exc:  # recorded by the runtime; the caller gets a 400
+            raise InvalidParameterValueException(str(exc)) from exc
         if not invocation.ok:
             response_headers["x-amz-function-error"] = "Unhandled"
         tail = invocation.logs.encode("utf-8")[-4096:]
@@ -88,7 +121,7 @@ def patch_moto(runtime: Runtime, patches: Patches) -> None:
             return
         event = complete_s3_event(event_body, account_id)
         bucket_arn = event["Records"][0]["s3"]["bucket"]["arn"]
-        caller = Caller("s3.amazonaws.com", bucket_arn, account_id)
+        caller = Invoker("s3.amazonaws.com", bucket_arn, account_id)
         runtime.invoke_async(fn, event, source="s3", caller=caller)
 
     original_publish = sns_models.Subscription.publish
@@ -120,7 +153,7 @@ def patch_moto(runtime: Runtime, patches: Patches) -> None:
             return None
         event = sns_event(subscription, message, message_id, subject, message_attributes)
         topic_arn = subscription.topic.arn
-        caller = Caller("sns.amazonaws.com", topic_arn, topic_arn.split(":")[4])
+        caller = Invoker("sns.amazonaws.com", topic_arn, topic_arn.split(":")[4])
         runtime.invoke_async(fn, event, source="sns", caller=caller)
         return None
 
@@ -129,8 +162,25 @@ def patch_moto(runtime: Runtime, patches: Patches) -> None:
     original_get = function_class.get_configuration
 
     def init(fn: LambdaFunction, account_id: str, spec: dict[str, Any], *args, **kwargs):
+        iam = runtime.twin.find_part(IamEnforcement)
+        role = spec.get("Role") or ""
+        if iam is not None and iam.enabled and not service_may_assume(role, LAMBDA_PRINCIPAL):
+            # CreateFunction's answer when the role's trust policy leaves Lambda out.
+            raise InvalidParameterValueException(
+                "The role defined for the function cannot be assumed by Lambda."
+            )
+        dead_letter = (spec.get("DeadLetterConfig") or {}).get("TargetArn")
+        if dead_letter:
+            refuse_undeliverable(runtime.twin, role, spec.get("FunctionName", ""), [dead_letter])
         original_init(fn, account_id, spec, *args, **kwargs)
         fn.dead_letter_config = spec.get("DeadLetterConfig") or {}
+
+    original_put_config = lambda_models.LambdaBackend.put_function_event_invoke_config
+
+    def put_event_invoke_config(backend: Any, function_name: str, config: dict[str, Any]):
+        fn = backend.get_function(function_name)
+        refuse_undeliverable(runtime.twin, fn.role, fn.function_name, _destinations(config))
+        return original_put_config(backend, function_name, config)
 
     def update_configuration(fn: LambdaFunction, updates: dict[str, Any]) -> dict[str, Any]:
         if "DeadLetterConfig" in updates:
@@ -167,5 +217,8 @@ def patch_moto(runtime: Runtime, patches: Patches) -> None:
     patches.replace(function_class, "_invoke_lambda", invoke_lambda)
     patches.replace(function_class, "__init__", init)
     patches.replace(function_class, "update_configuration", update_configuration)
+    patches.replace(
+        lambda_models.LambdaBackend, "put_function_event_invoke_config", put_event_invoke_config
+    )
     patches.replace(function_class, "get_configuration", get_configuration)
     patches.replace(s3_notifications, "_invoke_awslambda", s3_to_lambda)

@@ -4,21 +4,25 @@ S3, SNS and EventBridge invoke a function only if its policy (``AddPermission``,
 ``AWS::Lambda::Permission`` in a template) has a statement allowing that service principal,
 for that source ARN and account when the statement names them. A forgotten or mistyped
 permission is a classic packaging mistake that works in a lax emulator and fails in AWS; the
-twin refuses the invocation and records why, so it fails locally too.
+twin refuses the invocation and records why, so it fails locally too. The statements go
+through the twin's one IAM evaluator (``emulation.iam.policy``), with the request context the
+service sends: ``aws:SourceArn``, ``aws:SourceAccount`` (and the legacy ``aws:SourceOwner``).
 """
 
 from __future__ import annotations
 
-from fnmatch import fnmatchcase
-from typing import TYPE_CHECKING, Any, NamedTuple
+import logging
+from typing import TYPE_CHECKING, NamedTuple
+
+from emulation.iam.policy import Principal, Request, UnsupportedPolicy, evaluate, parse_policy
 
 if TYPE_CHECKING:
     from moto.awslambda.models import LambdaFunction
 
-INVOKE_ACTIONS = {"lambda:invokefunction", "lambda:*", "*"}
+logger = logging.getLogger("emulation.lambda")
 
 
-class Caller(NamedTuple):
+class Invoker(NamedTuple):
     """An AWS service invoking a function on behalf of a resource."""
 
     principal: str  # "s3.amazonaws.com", "events.amazonaws.com", "sns.amazonaws.com"
@@ -26,40 +30,26 @@ class Caller(NamedTuple):
     source_account: str
 
 
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
-def _condition(statement: dict[str, Any], operators: tuple[str, ...], key: str) -> list[str]:
-    """The values a statement's Condition gives ``key`` under ``operators`` (any case)."""
-    values = []
-    for operator, clauses in (statement.get("Condition") or {}).items():
-        if operator in operators:
-            for name, value in clauses.items():
-                if name.lower() == key:
-                    values += _as_list(value)
-    return values
-
-
-def _allows(statement: dict[str, Any], caller: Caller) -> bool:
-    if statement.get("Effect", "Allow") != "Allow":
+def permits(fn: LambdaFunction, caller: Invoker) -> bool:
+    """True if the function's resource-based policy lets ``caller`` invoke it."""
+    statements = fn.policy.statements if fn.policy is not None else []
+    if not statements:
         return False
-    if not {action.lower() for action in _as_list(statement.get("Action"))} & INVOKE_ACTIONS:
-        return False
-    principal = statement.get("Principal")
-    if principal != "*":
-        services = _as_list(principal.get("Service")) if isinstance(principal, dict) else []
-        if caller.principal not in services:
-            return False
-    arns = _condition(
-        statement, ("ArnLike", "ArnEquals", "StringLike", "StringEquals"), "aws:sourcearn"
+    policy = parse_policy(
+        {"Statement": statements}, f"resource policy of {fn.function_name}", resource_based=True
     )
-    if arns and not any(fnmatchcase(caller.source_arn, pattern) for pattern in arns):
+    service = Principal(
+        caller.principal, caller.source_account, kind="Service", matches=(caller.principal,)
+    )
+    context = {
+        "aws:sourcearn": caller.source_arn,
+        "aws:sourceaccount": caller.source_account,
+        "aws:sourceowner": caller.source_account,
+    }
+    request = Request(service, "lambda:InvokeFunction", fn.function_arn, context)
+    try:
+        return evaluate(request, resource=[policy]).allowed
+    except UnsupportedPolicy as exc:
+        logger.error("%s: refusing %s: the twin cannot evaluate %s", fn.function_name,
+                     caller.principal, exc)  # fmt: skip
         return False
-    accounts = _condition(statement, ("StringEquals", "StringLike"), "aws:sourceaccount")
-    return not accounts or caller.source_account in accounts
-
-
-def permits(fn: LambdaFunction, caller: Caller) -> bool:
-    """True if some statement of the function's policy lets ``caller`` invoke it."""
-    return any(_allows(statement, caller) for statement in fn.policy.statements)

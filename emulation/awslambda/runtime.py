@@ -32,12 +32,15 @@ from emulation.awslambda.invocation import Invocation
 from emulation.awslambda.moto_patches import patch_moto
 from emulation.awslambda.sandbox import HandlerRun, LambdaRuntimeError, Sandbox
 from emulation.core.patching import Patches
+from emulation.iam.authorizer import IamEnforcement, session_for
+from emulation.iam.credentials import LAMBDA_PRINCIPAL, RoleNotAssumable
 
 if TYPE_CHECKING:
     from moto.awslambda.models import LambdaFunction
 
-    from emulation.awslambda.permissions import Caller
+    from emulation.awslambda.permissions import Invoker
     from emulation.core.twin import Twin
+    from emulation.iam.credentials import Caller
 
 logger = logging.getLogger("emulation.lambda")
 
@@ -117,7 +120,7 @@ class LambdaRuntime:
             raise
 
     def invoke_async(
-        self, fn: LambdaFunction, event: Any, *, source: str, caller: Caller | None = None
+        self, fn: LambdaFunction, event: Any, *, source: str, caller: Invoker | None = None
     ) -> str | None:
         """Queue an asynchronous invocation (Event) with AWS's retries; returns the request id.
 
@@ -156,7 +159,11 @@ class LambdaRuntime:
     ) -> Invocation:
         if self._sandbox is None:
             raise LambdaRuntimeError("the Lambda runtime is not installed in a running twin")
-        run = self._sandbox.run(fn, event, request_id)
+        try:  # Lambda assumes the execution role for the handler, session name = function name
+            session = session_for(self.twin, fn.role, LAMBDA_PRINCIPAL, fn.function_name)
+        except RoleNotAssumable as exc:
+            raise LambdaRuntimeError(f"function {fn.function_name}: {exc}") from exc
+        run = self._sandbox.run(fn, event, request_id, session.env() if session else None)
         invocation = Invocation(
             function_name=fn.function_name,
             function_arn=fn.function_arn,
@@ -178,7 +185,7 @@ class LambdaRuntime:
             if generation != self._async.generation:
                 return invocation  # the twin was reset meanwhile: nothing to record
             self.invocations.append(invocation)
-        self._save_logs(fn, run)
+        self._save_logs(fn, run, session.caller() if session else None)
         if invocation.ok:
             logger.info(
                 "%s: ok in %.2f s (%s, %s, attempt %d)",
@@ -196,9 +203,28 @@ class LambdaRuntime:
             )
         return invocation
 
-    def _save_logs(self, fn: LambdaFunction, run: HandlerRun) -> None:
-        """Write the run's log lines to CloudWatch Logs (/aws/lambda/<name>), as AWS does."""
+    def _save_logs(self, fn: LambdaFunction, run: HandlerRun, caller: Caller | None) -> None:
+        """Write the run's log lines to CloudWatch Logs (/aws/lambda/<name>), as AWS does: with
+        the execution role's permissions. Without them AWS drops the lines; so does the twin,
+        and it records the AccessDenied (Lambda developer guide, "Sending Lambda function logs
+        to CloudWatch Logs": the role needs logs:CreateLogGroup, CreateLogStream and
+        PutLogEvents)."""
         backend = fn.logs_backend
+        iam = self.twin.find_part(IamEnforcement)
+        if iam is not None and caller is not None:
+            group_arn = f"arn:{caller.partition}:logs:{fn.region}:{caller.account}:log-group:"
+            group_arn += fn.logs_group_name
+            needed = [
+                ("logs:CreateLogStream", f"{group_arn}:log-stream:{run.log_stream}"),
+                ("logs:PutLogEvents", f"{group_arn}:log-stream:{run.log_stream}"),
+            ]
+            if fn.logs_group_name not in backend.groups:
+                needed.insert(0, ("logs:CreateLogGroup", group_arn))
+            for action, arn in needed:
+                if iam.check(
+                    caller, action, [arn], via=f"Lambda writing {fn.function_name}'s logs"
+                ):
+                    return
         backend.ensure_log_group(fn.logs_group_name)
         backend.create_log_stream(fn.logs_group_name, run.log_stream)
         millis = int(run.started_at.timestamp() * 1000)

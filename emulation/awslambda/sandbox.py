@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 # What AWS's Python runtime has besides the standard library (it ships boto3 and its deps).
 RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
 BOOTSTRAP = Path(__file__).with_name("bootstrap.py")
+# The credentials a handler gets when the twin enforces no IAM (the twin's default keys).
 DUMMY_SESSION = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -124,8 +125,18 @@ class Sandbox:
                 staging.rename(target)
         return target
 
-    def environment(self, fn: LambdaFunction, code_dir: Path, log_stream: str) -> dict[str, str]:
-        """A clean environment like Lambda's: nothing inherited from the twin's own process."""
+    def environment(
+        self,
+        fn: LambdaFunction,
+        code_dir: Path,
+        log_stream: str,
+        credentials: dict[str, str] | None = None,
+    ) -> dict[str, str]:
+        """A clean environment like Lambda's: nothing inherited from the twin's own process.
+
+        ``credentials``: the execution role's session (AWS_ACCESS_KEY_ID...), as Lambda sets
+        them; None gives the twin's default keys (when IAM is not enforced).
+        """
         tmp = self.workdir / "tmp" / fn.function_name
         tmp.mkdir(parents=True, exist_ok=True)
         nowhere = str(self.workdir / "no-such-aws-config")
@@ -150,7 +161,7 @@ class Sandbox:
                 "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
                 "AWS_REGION": fn.region,
                 "AWS_DEFAULT_REGION": fn.region,
-                **DUMMY_SESSION,
+                **(credentials or DUMMY_SESSION),
                 "AWS_ENDPOINT_URL": self.endpoint_url,
                 "AWS_CONFIG_FILE": nowhere,
                 "AWS_SHARED_CREDENTIALS_FILE": nowhere,
@@ -158,7 +169,13 @@ class Sandbox:
         )
         return env
 
-    def run(self, fn: LambdaFunction, event: Any, request_id: str) -> HandlerRun:
+    def run(
+        self,
+        fn: LambdaFunction,
+        event: Any,
+        request_id: str,
+        credentials: dict[str, str] | None = None,
+    ) -> HandlerRun:
         code_dir = self.code_dir(fn)
         started_at = datetime.now(UTC)
         log_stream = f"{started_at:%Y/%m/%d}/[{fn.version}]{uuid.uuid4().hex}"
@@ -178,7 +195,7 @@ class Sandbox:
                 proc = subprocess.Popen(
                     argv,
                     cwd=code_dir,
-                    env=self.environment(fn, code_dir, log_stream),
+                    env=self.environment(fn, code_dir, log_stream, credentials),
                     stdin=subprocess.DEVNULL,
                     stdout=output,
                     stderr=subprocess.STDOUT,

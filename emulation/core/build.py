@@ -27,10 +27,23 @@ from emulation.core.server import free_port
 from emulation.core.twin import DEFAULT_REGION, Twin, TwinPart
 from emulation.dynamodb.atomic_writes import AtomicWrites
 from emulation.events.scheduler import Scheduler
+from emulation.iam.authorizer import IamEnforcement
 from emulation.s3.checksums import S3Checksums
 from emulation.sagemaker.config import DEFAULT_NOTEBOOK_CONTAINER, NotebookHostConfig
 from emulation.sagemaker.notebook_host import NotebookHost
 from emulation.transcribe.service import TranscribeConfig, TranscribeService
+
+# TWIN_IAM=off turns IAM enforcement off (for debugging; everything the twin prints says so).
+IAM_ENV = "TWIN_IAM"
+IAM_OFF_LABEL = "(IAM enforcement OFF) "
+
+
+def iam_from_env(environ: Mapping[str, str] | None = None) -> bool:
+    """TWIN_IAM: on (default) or off."""
+    value = (os.environ if environ is None else environ).get(IAM_ENV, "on").strip().lower()
+    if value not in ("on", "off", "1", "0", "true", "false"):
+        raise TwinConfigError(f"{IAM_ENV}={value!r}: use on or off")
+    return value in ("on", "1", "true")
 
 
 def _temporary_sandbox() -> NotebookHostConfig:
@@ -49,6 +62,11 @@ class TwinConfig:
     scheduler_interval: float = 1.0  # seconds between ticks when the scheduler loop runs
     sagemaker: NotebookHostConfig | None = None  # None: defaults in a temporary folder
     transcribe: TranscribeConfig = field(default_factory=TranscribeConfig)
+    iam: bool = field(default_factory=iam_from_env)  # enforce IAM on role-signed requests
+
+
+def _iam(twin: Twin, config: TwinConfig) -> TwinPart:
+    return IamEnforcement(twin, enabled=config.iam)
 
 
 def _lambda(twin: Twin, config: TwinConfig) -> TwinPart:
@@ -84,6 +102,7 @@ def _dynamodb(twin: Twin, config: TwinConfig) -> TwinPart:
 
 # In build order: a part may use the parts built before it.
 PARTS: dict[str, Callable[[Twin, TwinConfig], TwinPart]] = {
+    "iam": _iam,
     "cloudformation": _cloudformation,
     "lambda": _lambda,
     "events": _events,
@@ -95,6 +114,7 @@ PARTS: dict[str, Callable[[Twin, TwinConfig], TwinPart]] = {
 
 
 # What the twin serves beside LocalStack: what LocalStack Community lacks (core/backends.py).
+# IAM is not among them: the roles live in LocalStack, whose Community edition enforces none.
 LOCALSTACK_PARTS = ("sagemaker", "transcribe")
 # A stop restarts the notebook-instance container with `docker restart -t 10`: Docker's own
 # default grace, time for the run's TERM trap.

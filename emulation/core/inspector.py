@@ -3,8 +3,8 @@
 SNS messages come from moto's own record (every topic's ``sent_notifications``, which is also
 what ``GET /moto-api/data.json`` shows), so email subscriptions, which moto only records, are
 visible too. Everything else comes from the parts, found by their class: the Lambda runtime's
-invocations, the notebook host's transitions, the Transcribe engine's jobs, and the twin's
-error list. ``Inspector(twin)`` is cheap to build.
+invocations, the notebook host's transitions, the Transcribe engine's jobs, the IAM part's
+refused requests, and the twin's error list. ``Inspector(twin)`` is cheap to build.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from moto.sns.models import sns_backends
 
 from emulation.awslambda.runtime import LambdaRuntime
+from emulation.iam.authorizer import AccessDenial, IamEnforcement
 from emulation.sagemaker.notebook_host import NotebookHost, Transition
 from emulation.transcribe.service import JobRecord, TranscribeService
 
@@ -89,6 +90,11 @@ class Inspector:
     def errors(self) -> list[TwinError]:
         """Everything that went wrong: handler errors, failed deliveries, bad schedules..."""
         return list(self.twin.errors)
+
+    def access_denials(self) -> list[AccessDenial]:
+        """Requests the twin refused as AWS's IAM would, oldest first ([] when not enforced)."""
+        iam = self.twin.find_part(IamEnforcement)
+        return list(iam.denials) if iam is not None else []
 
     def notebook_transitions(self) -> list[Transition]:
         """The notebook host's instance status changes ([] when that part is not composed)."""

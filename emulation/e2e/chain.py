@@ -19,16 +19,17 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from deploy.errors import MissingOutputsError
 from deploy.repairs import declared_outputs, repair_stack
 from deploy.stack import deploy_stack, stack_outputs
-from deploy.template import load_template
+from deploy.template import TEMPLATE_PATH, load_template
 from emulation.core.backends import get_backend
 from emulation.core.build import TwinConfig, build_twin
 from emulation.core.errors import TwinConfigError
@@ -43,6 +44,8 @@ from pipeline.layout import scores_key
 from pipeline.transcribe import AUDIO_FORMATS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# How long a stage waits for logs once the code ran (CloudWatch Logs delivers in seconds).
+LOG_DELIVERY_SECONDS = 30.0
 DEFAULT_CORPUS = PROJECT_ROOT / "corpus" / "sample"
 
 
@@ -57,6 +60,7 @@ class E2EOptions:
     parameters: dict[str, str] = field(default_factory=dict)
     upload_prefix: str | None = None  # None: the stack's CorpusPrefix
     runs: int = 1  # schedule firings, one after the other, on one deployed stack
+    template_path: Path = TEMPLATE_PATH  # another template (a variant of the stack's roles)
 
 
 def corpus_files(corpus: Path) -> list[Path]:
@@ -92,11 +96,13 @@ class ChainRun:
     # -- stages ---------------------------------------------------------------------------
     def deploy(self) -> None:
         with self.log.stage("deploy") as stage:
+            template = self.options.template_path
             self.probes.outputs, computed = deploy_outputs(
-                self.site, self.options.stack, self.options.parameters
+                self.site, self.options.stack, self.options.parameters, template
             )
-            repairs = repair_stack(self.site, self.options.stack, template=load_template())
+            repairs = repair_stack(self.site, self.options.stack, template=load_template(template))
             self.subscribe()
+            self.probes.learn_roles()
             stage.detail = f"{len(repairs)} twin repairs"
             if computed:
                 stage.detail += f"; outputs from the template: {', '.join(computed)}"
@@ -156,18 +162,38 @@ class ChainRun:
         deadline = time.monotonic() + self.options.timeout
         name = self.outputs["NotebookInstanceName"]
         probes = self.probes
+        # Each stage also fails on an AccessDenied of the roles it waits on, as soon as one
+        # happens, and at its end: a permission the template lacks.
+        denied = probes.access_denied
         with self.log.stage("instance start") as stage:
             wait_until(
                 lambda: probes.instance_started(name),
                 deadline=deadline,
                 what="notebook instance did not reach InService",
                 fail=lambda: (
-                    probes.instance_failure(name)
+                    denied("starter", "notebook")
+                    or probes.instance_failure(name)
                     or probes.lambda_failure(
                         "StartNotebookFunctionName", "StartNotebookDeadLetterQueueUrl"
                     )
                 ),
             )
+            # The instance's role as its hook used it (before InService); later calls are
+            # the run's, which the next stages answer for.
+            in_service = datetime.now(UTC)
+
+            def hook_or_starter() -> str | None:
+                return denied("starter") or denied("notebook", before=in_service)
+
+            self.logs_delivered(
+                "the starter's logs",
+                lambda: probes.function_reported("StartNotebookFunctionName"),
+                hook_or_starter,
+            )
+            self.logs_delivered(
+                "the OnStart hook's output", lambda: probes.hook_logged(name), hook_or_starter
+            )
+            refuse(hook_or_starter())
             stage.detail = name
         shown: list[str] = []
 
@@ -185,30 +211,48 @@ class ChainRun:
                 transcribed,
                 deadline=deadline,
                 what="transcription jobs did not finish",
-                fail=lambda: probes.instance_failure(name) or probes.stopped_early(name),
+                fail=lambda: (
+                    denied("notebook")
+                    or probes.instance_failure(name)
+                    or probes.stopped_early(name)
+                ),
                 interval=0.5,
             )
+            refuse(denied("notebook"))
         with self.log.stage("score + upload") as stage:
             probes.run_id = wait_until(
                 probes.scores_run_id,
                 deadline=deadline,
                 what="no scores CSV was uploaded",
-                fail=lambda: probes.stopped_early(name, grace=True),
+                fail=lambda: denied("notebook") or probes.stopped_early(name, grace=True),
             )
+            refuse(denied("notebook"))
             stage.detail = f"s3://{self.outputs['ResultsBucketName']}/{scores_key(probes.run_id)}"
         with self.log.stage("ingest") as stage:
             wait_until(
                 probes.ingest_finished,
                 deadline=deadline,
                 what="ingest Lambda did not finish",
-                fail=lambda: probes.lambda_failure(
-                    "IngestScoresFunctionName", "IngestScoresDeadLetterQueueUrl"
+                fail=lambda: (
+                    denied("ingest")
+                    or probes.lambda_failure(
+                        "IngestScoresFunctionName", "IngestScoresDeadLetterQueueUrl"
+                    )
                 ),
             )
+            self.logs_delivered(
+                "the ingest function's logs",
+                lambda: probes.function_reported("IngestScoresFunctionName"),
+                lambda: denied("ingest"),
+            )
+            refuse(denied("ingest"))
             stage.detail = f"{len(readback.dynamodb_items(probes))} DynamoDB items"
         with self.log.stage("notification") as stage:
             message = wait_until(
-                probes.notification, deadline=deadline, what="no SNS notification for the run"
+                probes.notification,
+                deadline=deadline,
+                what="no SNS notification for the run",
+                fail=lambda: denied("ingest"),
             )
             stage.detail = message["subject"]
         with self.log.stage("instance stop"):
@@ -216,7 +260,21 @@ class ChainRun:
                 lambda: probes.instance_stopped(name),
                 deadline=deadline,
                 what="notebook instance did not stop",
+                fail=lambda: denied("notebook"),
             )
+            refuse(denied("notebook"))
+
+    def logs_delivered(
+        self, what: str, probe: Callable[[], bool | None], fail: Callable[[], str | None]
+    ) -> None:
+        """Wait until the code's log lines reached CloudWatch Logs, which AWS delivers with the
+        role's permissions (``fail``: the stage's AccessDenied check)."""
+        wait_until(
+            probe,
+            deadline=time.monotonic() + LOG_DELIVERY_SECONDS,
+            what=f"{what} did not reach CloudWatch Logs",
+            fail=fail,
+        )
 
     def parameter(self, name: str, default: str) -> str:
         return self.options.parameters.get(name, default)
@@ -225,8 +283,14 @@ class ChainRun:
         return readback.summary(self.probes, self.log)
 
 
+def refuse(reason: str | None) -> None:
+    """Fail the stage with ``reason`` (an AccessDenied), if there is one."""
+    if reason:
+        raise E2EError(reason)
+
+
 def deploy_outputs(
-    site: Site, stack: str, parameters: dict[str, str]
+    site: Site, stack: str, parameters: dict[str, str], template: Path = TEMPLATE_PATH
 ) -> tuple[dict[str, str], list[str]]:
     """Deploy the stack; return its outputs and the ones computed from the template.
 
@@ -234,11 +298,11 @@ def deploy_outputs(
     (deploy_stack then refuses); those are evaluated from the template against the stack.
     """
     try:
-        return deploy_stack(site, stack, parameters, poll_seconds=0.2), []
+        return deploy_stack(site, stack, parameters, template_path=template, poll_seconds=0.2), []
     except MissingOutputsError:
         pass
     reported = stack_outputs(site.client("cloudformation"), stack)
-    declared = declared_outputs(site, stack, template=load_template())
+    declared = declared_outputs(site, stack, template=load_template(template))
     computed = sorted(set(declared) - set(reported))
     return {**declared, **reported}, computed
 
@@ -302,7 +366,15 @@ def run_chain(site: Site | Twin, options: E2EOptions, log: StageLog) -> dict[str
             chain.follow()
             done.append(chain.summary())
     except Exception as exc:
-        summary = chain.summary() if chain.outputs else {"run_id": None, "stages": log.as_dict()}
+        summary = (
+            chain.summary()
+            if chain.outputs
+            else {
+                "run_id": None,
+                "access_denials": readback.access_denials(chain.probes, log),
+                "stages": log.as_dict(),
+            }
+        )
         summary["error"] = str(exc)
         summary["runs"] = [run_line(run) for run in done]
         return summary

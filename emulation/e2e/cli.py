@@ -6,8 +6,10 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from emulation.core.backends import BackendUnavailable
+from emulation.core.build import IAM_OFF_LABEL, iam_from_env
 from emulation.core.errors import TwinConfigError
 from emulation.e2e.chain import DEFAULT_CORPUS, E2EOptions, corpus_files, open_site, run_chain
 from emulation.e2e.report import print_report, succeeded, write_summary
@@ -65,10 +67,17 @@ def run(args: argparse.Namespace) -> int:
     if options.runs < 1:
         print(f"error: --runs must be 1 or more, got {options.runs}", file=sys.stderr)
         return 2
+    try:
+        label = "" if iam_from_env() else IAM_OFF_LABEL
+    except TwinConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     # On a terminal, rich fits its width; in a pipe or a file (CI logs) nothing wraps, so S3
     # keys and file names stay whole and greppable.
     tty = sys.stdout.isatty()
-    console = Console(highlight=False, soft_wrap=not tty, width=None if tty else 1000)
+    console = LabelledConsole(
+        Console(highlight=False, soft_wrap=not tty, width=None if tty else 1000), label
+    )
     log = StageLog(lambda line: console.print(line, markup=False))
     started = time.monotonic()
     try:
@@ -88,5 +97,21 @@ def run(args: argparse.Namespace) -> int:
     report = path.parent / "report.html"
     if report.exists():
         console.print(f"report: {report}", markup=False)
-    print(path)
+    print(f"{label}{path}")
     return 0 if succeeded(summary) else 1
+
+
+class LabelledConsole:
+    """A rich Console whose every printed line starts with ``label`` (IAM enforcement off)."""
+
+    def __init__(self, console: Any, label: str) -> None:
+        self.console, self.label = console, label
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        if not self.label:
+            self.console.print(*objects, **options)
+            return
+        with self.console.capture() as captured:
+            self.console.print(*objects, **options)
+        for line in captured.get().splitlines():
+            self.console.print(f"{self.label}{line}", markup=False, highlight=False)

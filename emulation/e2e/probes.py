@@ -19,7 +19,13 @@ from pipeline.layout import SCORES_PREFIX, SCORES_SUFFIX, run_id_of_scores_key
 from pipeline.results_table import NOTIFICATION_SK, get_item, is_notification_sent, run_pk
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from emulation.e2e.sites import Site
+
+# Where SageMaker writes a lifecycle hook's output (SageMaker developer guide).
+HOOK_LOG_GROUP = "/aws/sagemaker/NotebookInstances"
+HOOK_LOG_STREAM = "LifecycleConfigOnStart"
 
 TERMINAL_JOB_STATES = {"COMPLETED", "FAILED"}
 
@@ -47,8 +53,12 @@ class RunProbes:
         self.moved = False  # the instance changed status after the schedule fired
         self.queue_url: str | None = None
         self.messages: list[dict[str, Any]] = []  # every notification read from the queue
+        self.roles: dict[str, str] = {}  # "starter" | "ingest" | "notebook" -> role name
+        self.blamed: dict[int, Any] = {}  # the AccessDenied records a stage failed on
+        self.fired_ms = 0  # when the schedule fired (ms since the epoch)
 
     def take_baseline(self, instance_modified: Any) -> None:
+        self.fired_ms = int(time.time() * 1000)
         self.before = Baseline(
             scores_keys=set(self.scores_keys()),
             job_names={job["TranscriptionJobName"] for job in self.transcription_jobs()},
@@ -103,6 +113,54 @@ class RunProbes:
         """The OnStart hook's output and the run's log, as the instance wrote them."""
         name = self.outputs.get("NotebookInstanceName")
         return self.site.instance_log(name, self.run_id) if name else ""
+
+    # -- IAM ------------------------------------------------------------------------------
+    def learn_roles(self) -> None:
+        """The roles the stack's code runs as, read from the functions and the instance."""
+        lambdas = self.site.client("lambda")
+        for key, output in (("starter", "StartNotebookFunctionName"),
+                            ("ingest", "IngestScoresFunctionName")):  # fmt: skip
+            config = lambdas.get_function_configuration(FunctionName=self.outputs[output])
+            self.roles[key] = config["Role"].rsplit("/", 1)[-1]
+        instance = self.describe_instance(self.outputs["NotebookInstanceName"])
+        self.roles["notebook"] = instance["RoleArn"].rsplit("/", 1)[-1]
+
+    def access_denied(self, *roles: str, before: datetime | None = None) -> str | None:
+        """The first request by one of ``roles`` ("starter", "ingest", "notebook") the site
+        refused as AWS's IAM would, as the reason a stage fails; every AccessDenied is one,
+        also those AWS answers silently (a function's lost log lines). ``before``: only
+        refusals before that moment."""
+        names = {self.roles.get(role, role) for role in roles}
+        for denial in self.site.access_denials():
+            role = denial.principal.split("/")[1] if "/" in denial.principal else ""
+            if role in names and (before is None or denial.at < before):
+                self.blamed.setdefault(id(denial), denial)
+                return f"AccessDenied ({denial.via}): {denial.message}"
+        return None
+
+    # -- CloudWatch Logs -------------------------------------------------------------------
+    def function_reported(self, function_output: str) -> bool | None:
+        """The function's REPORT line reached CloudWatch Logs since the schedule fired: its
+        last invocation ended and Lambda could write its logs."""
+        group = f"/aws/lambda/{self.outputs[function_output]}"
+        logs = self.site.client("logs")
+        try:
+            events = logs.filter_log_events(logGroupName=group, startTime=self.fired_ms)["events"]
+        except logs.exceptions.ResourceNotFoundException:
+            return None
+        return True if any(e["message"].startswith("REPORT ") for e in events) else None
+
+    def hook_logged(self, name: str) -> bool | None:
+        """The OnStart hook's output reached its CloudWatch Logs stream since the schedule."""
+        logs = self.site.client("logs")
+        try:
+            streams = logs.describe_log_streams(
+                logGroupName=HOOK_LOG_GROUP, logStreamNamePrefix=f"{name}/{HOOK_LOG_STREAM}"
+            )["logStreams"]
+        except logs.exceptions.ResourceNotFoundException:
+            return None
+        latest = max((s.get("lastIngestionTime", 0) for s in streams), default=0)
+        return True if latest >= self.fired_ms else None
 
     # -- Lambda ---------------------------------------------------------------------------
     def lambda_failure(self, function_output: str, dead_letter_output: str) -> str | None:

@@ -66,6 +66,24 @@ def report_files(probes: RunProbes) -> dict[str, bytes]:
     return {name: body for name, body in found.items() if body is not None}
 
 
+def access_denials(probes: RunProbes, log: StageLog) -> list[dict[str, Any]]:
+    """Every request the site refused as AWS's IAM would, with the stage that hit it: the
+    stage that failed on it, else the stage running when it happened."""
+    failed = next((s.name for s in log.stages if s.status == "failed"), None)
+    return [
+        {
+            "stage": failed if id(denial) in probes.blamed else log.stage_at(denial.at),
+            "principal": denial.principal,
+            "action": denial.action,
+            "resource": denial.resource,
+            "via": denial.via,
+            "message": denial.message,
+            "at": denial.at.isoformat(),
+        }
+        for denial in probes.site.access_denials()
+    ]
+
+
 def summary(probes: RunProbes, log: StageLog) -> dict[str, Any]:
     """What the site holds for this run, read back."""
     report = (
@@ -111,5 +129,6 @@ def summary(probes: RunProbes, log: StageLog) -> dict[str, Any]:
         "report_keys": report_keys(probes),
         "instance_log": probes.instance_log(),
         "report_files": report_files(probes),
+        "access_denials": access_denials(probes, log),
         "stages": log.as_dict(),
     }

@@ -1,6 +1,6 @@
-"""What `make e2e` shows and keeps: the per-file table, the corpus WER and the notification on
-the console; the run summary, the report, the executed notebook and the instance log under
-``runs/<run_id>/``."""
+"""What `make e2e` shows and keeps: the per-file table, the corpus WER, the notification and any
+AccessDenied (with the stage that hit it) on the console; the run summary, the report, the
+executed notebook and the instance log under ``runs/<run_id>/``."""
 
 from __future__ import annotations
 
@@ -53,6 +53,12 @@ def print_report(summary: dict[str, Any], out: Any) -> None:
         out.print(
             f"\nnotification: {note['subject']}\n{note['message']}", markup=False, soft_wrap=True
         )
+    for denial in summary.get("access_denials", []):
+        out.print(
+            f"AccessDenied in stage {denial['stage']} ({denial['via']}): {denial['message']}",
+            markup=False,
+            soft_wrap=True,
+        )
     if summary.get("error"):
         out.print(f"[bold red]e2e failed:[/] {summary['error']}")
 
@@ -76,4 +82,9 @@ def write_summary(summary: dict[str, Any], runs_dir: Path) -> Path:
 
 def succeeded(summary: dict[str, Any]) -> bool:
     stages_ok = all(s["status"] == "ok" for s in summary["stages"].values())
-    return stages_ok and not summary.get("error") and summary.get("status") != "FAILED"
+    return (
+        stages_ok
+        and not summary.get("error")
+        and not summary.get("access_denials")
+        and summary.get("status") != "FAILED"
+    )

@@ -10,7 +10,8 @@ schedule fires, and extras that explain a failure.
                 from its sandbox.
     localstack  LocalStack (S3, DynamoDB, SNS, EventBridge, Lambda, SQS, Logs, IAM, STS,
                 CloudFormation) and the twin's container (SageMaker, Transcribe), each service
-                routed as boto3 routes AWS_ENDPOINT_URL_<SERVICE>. LocalStack cannot fire a
+                routed as boto3 routes AWS_ENDPOINT_URL_<SERVICE>. No IAM is enforced there
+                (LocalStack Community has none, and the roles live in it). LocalStack cannot fire a
                 rule on demand, so the rule's Lambda targets are invoked asynchronously with the
                 Scheduled Event EventBridge sends. The hook's output is read from LocalStack's
                 CloudWatch Logs (the twin's notebook host writes it there), the run's log from
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
     from botocore.client import BaseClient
 
     from emulation.core.twin import Twin
+    from emulation.iam.authorizer import AccessDenial
 
 # The instance's runs, as lifecycle/on-start.sh lays them out on the instance's home volume.
 RUNS_DIR = "/home/ec2-user/SageMaker/asr-monitor/runs"
@@ -83,6 +85,10 @@ class Site(Protocol):
         """The instance's OnStart hook output and the run's log."""
         ...
 
+    def access_denials(self) -> list[AccessDenial]:
+        """Requests refused as AWS's IAM would refuse them, oldest first."""
+        ...
+
 
 class EmbeddedSite:
     """The in-process twin (TWIN=embedded)."""
@@ -108,6 +114,9 @@ class EmbeddedSite:
         except TwinBusyError:
             return None  # a retry is still to come
         return f"{function_name} failed: {invocations[-1].error}"
+
+    def access_denials(self) -> list[AccessDenial]:
+        return Inspector(self.twin).access_denials()
 
     def instance_log(self, name: str, run_id: str | None) -> str:
         host = self.twin.part(NotebookHost)
@@ -195,6 +204,9 @@ class LocalStackSite:
 
     def lambda_error(self, function_name: str) -> str | None:
         return None  # its dead-letter queue tells, after Lambda's retries (the chain reads it)
+
+    def access_denials(self) -> list[AccessDenial]:
+        return []  # LocalStack Community enforces no IAM, and the roles live there
 
     def instance_log(self, name: str, run_id: str | None) -> str:
         return "\n".join([self.hook_log(name), self.run_log(run_id)])

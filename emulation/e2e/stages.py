@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from emulation.core.errors import EmulationError
@@ -23,6 +24,7 @@ class Stage:
     seconds: float = 0.0
     status: str = "pending"  # ok | failed | pending
     detail: str = ""
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 class StageLog:
@@ -50,6 +52,11 @@ class StageLog:
         stage.status = "ok"
         suffix = f": {stage.detail}" if stage.detail else ""
         self.out(f"[stage] {name} ok in {stage.seconds:.1f} s{suffix}")
+
+    def stage_at(self, moment: datetime) -> str | None:
+        """The stage that was running at ``moment`` (the last one started by then)."""
+        running = [s.name for s in self.stages if s.started_at <= moment]
+        return running[-1] if running else None
 
     def as_dict(self) -> dict[str, dict[str, Any]]:
         return {

@@ -30,7 +30,7 @@ from moto.events.utils import EventTemplateParser
 from moto.sns.models import sns_backends
 from moto.sqs.models import sqs_backends
 
-from emulation.awslambda.permissions import Caller
+from emulation.awslambda.permissions import Invoker
 from emulation.awslambda.sandbox import LambdaRuntimeError
 from emulation.core.errors import EmulationError
 from emulation.core.patching import Patches
@@ -305,5 +305,5 @@ class Scheduler:
         except LambdaRuntimeError as exc:
             self.twin.record_error("events", f"rule {rule.arn}: {exc}")
             return None
-        caller = Caller("events.amazonaws.com", rule.arn, rule.account_id)
+        caller = Invoker("events.amazonaws.com", rule.arn, rule.account_id)
         return runtime.invoke_async(function, payload, source=source, caller=caller)

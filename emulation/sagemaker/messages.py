@@ -61,3 +61,11 @@ def _duration(seconds: float) -> str:
         minutes = int(seconds // 60)
         return f"{minutes} minute{'s' if minutes != 1 else ''}"
     return f"{seconds:g} second{'s' if seconds != 1 else ''}"
+
+
+def role_not_assumable(role_arn: str) -> str:
+    """SageMaker cannot assume the instance's role (its CreateNotebookInstance wording)."""
+    return (
+        f"Could not assume role {role_arn}. Please ensure that the role exists and allows "
+        "principal 'sagemaker.amazonaws.com' to assume the role."
+    )

@@ -47,6 +47,13 @@ from moto.sagemaker.responses import SageMakerResponse
 from emulation.core.backends import EnvClients
 from emulation.core.errors import EmulationError
 from emulation.core.patching import Patches
+from emulation.iam.authorizer import IamEnforcement, session_for
+from emulation.iam.credentials import (
+    SAGEMAKER_PRINCIPAL,
+    SAGEMAKER_SESSION_NAME,
+    Caller,
+    RoleNotAssumable,
+)
 from emulation.sagemaker import messages
 from emulation.sagemaker.config import NotebookHostConfig, Sandbox
 from emulation.sagemaker.container import ContainerGroup
@@ -311,12 +318,20 @@ class NotebookHost:
         script_path.write_bytes(script)
         script_path.chmod(0o755)
         log_offset = sandbox.on_start_log.stat().st_size if sandbox.on_start_log.exists() else 0
+        try:  # the instance's processes hold its role's session (instance metadata service)
+            session = session_for(
+                self.twin, instance.role_arn, SAGEMAKER_PRINCIPAL, SAGEMAKER_SESSION_NAME
+            )
+        except RoleNotAssumable:
+            self._fail(instance, run, messages.role_not_assumable(instance.role_arn))
+            return
+        aws_env = {**self.twin.env(), **(session.env() if session else {})}
         hook = Hook(
             script=script_path,
             instance_name=name,
             instance_arn=instance.arn,
             cwd=sandbox.root,
-            env=sandbox.env(self.config, self.twin.env(), run.group.marker),
+            env=sandbox.env(self.config, aws_env, run.group.marker),
             log=sandbox.on_start_log,
             limit_seconds=self.config.hook_limit_seconds,
         )
@@ -328,7 +343,7 @@ class NotebookHost:
         with sandbox.on_start_log.open("rb") as log:
             log.seek(log_offset)
             output = log.read().decode("utf-8", errors="replace")
-        self._publish_log(backend, name, output)
+        self._publish_log(backend, name, output, session.caller() if session else None)
         if exit_code is None:
             limit = self.config.hook_limit_seconds
             self._fail(instance, run, messages.hook_timed_out(config_arn, instance.arn, limit))
@@ -464,10 +479,13 @@ class NotebookHost:
                     instance=run.instance_name,
                 )
 
-    def _publish_log(self, backend: SageMakerModelBackend, name: str, output: str) -> None:
-        """Mirror the hook's output into CloudWatch Logs, where AWS puts it."""
+    def _publish_log(
+        self, backend: SageMakerModelBackend, name: str, output: str, caller: Caller | None
+    ) -> None:
+        """Mirror the hook's output into CloudWatch Logs, where AWS puts it, with the instance
+        role's permissions: without them the lines are lost (and the AccessDenied recorded)."""
         lines = [line for line in output.splitlines() if line]  # CloudWatch refuses empty events
-        if not lines:
+        if not lines or self._log_denied(backend, name, caller):
             return
         if self.config.aws_env is not None:
             try:
@@ -487,6 +505,19 @@ class NotebookHost:
         logs.put_log_events(
             LOG_GROUP, stream, [{"timestamp": now_ms, "message": line} for line in lines]
         )
+
+    def _log_denied(self, backend: SageMakerModelBackend, name: str, caller: Caller | None) -> bool:
+        iam = self.twin.find_part(IamEnforcement)
+        if iam is None or caller is None:
+            return False
+        group = f"arn:{caller.partition}:logs:{backend.region_name}:{caller.account}"
+        group += f":log-group:{LOG_GROUP}"
+        stream = f"{group}:log-stream:{name}/{ON_START_STREAM}"
+        needed = [("logs:CreateLogStream", stream), ("logs:PutLogEvents", stream)]
+        if LOG_GROUP not in logs_backends[backend.account_id][backend.region_name].groups:
+            needed.insert(0, ("logs:CreateLogGroup", group))
+        via = f"SageMaker writing {name}'s lifecycle log"
+        return any(iam.check(caller, action, [arn], via=via) for action, arn in needed)
 
     def _backend(self) -> SageMakerModelBackend:
         return sagemaker_backends[self.twin.account_id][self.twin.region]

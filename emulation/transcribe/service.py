@@ -64,7 +64,7 @@ from emulation.transcribe.output import (
     transcript_document,
 )
 from emulation.transcribe.rules import check_start
-from emulation.transcribe.storage import Storage
+from emulation.transcribe.storage import Storage, check_caller_access
 from emulation.transcribe.validation import check_request, request_from_moto
 from pipeline.transcribe.pacing import TokenBucket
 
@@ -348,6 +348,9 @@ class TranscribeService:
         request = request_from_moto(START, kwargs)
         check_request(START, request)
         check_start(request)
+        location = self._output_location(backend, kwargs, name)
+        media_uri = (kwargs.get("media") or {}).get("MediaFileUri", "")
+        check_caller_access(self.twin, media_uri, location, kwargs.get("output_bucket_name"))
         with self._lock:
             # A repeated name gets moto's ConflictException, whatever the quota.
             deferred = (
@@ -360,7 +363,6 @@ class TranscribeService:
                 raise LimitExceededException()
             original(backend, **kwargs)
             job = backend.transcriptions[name]
-            location = self._output_location(backend, kwargs, name)
             service_bucket = not kwargs.get("output_bucket_name")
             if service_bucket:
                 job.presign = functools.partial(

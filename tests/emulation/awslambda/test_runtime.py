@@ -10,6 +10,7 @@ import pytest
 
 from emulation.awslambda.runtime import LambdaRuntime
 from emulation.core.inspector import Inspector
+from tests.conftest import LAMBDA_TRUST_POLICY
 
 S3_TO_DYNAMODB = """
 import os
@@ -348,7 +349,28 @@ def test_a_template_s_retry_settings_destination_and_dead_letter_queue_are_honou
         "Resources": {
             "Role": {
                 "Type": "AWS::IAM::Role",
-                "Properties": {"AssumeRolePolicyDocument": {"Version": "2012-10-17"}},
+                "Properties": {
+                    "AssumeRolePolicyDocument": LAMBDA_TRUST_POLICY,
+                    # Lambda delivers both records with the function's role.
+                    "Policies": [
+                        {
+                            "PolicyName": "deliver",
+                            "PolicyDocument": {
+                                "Version": "2012-10-17",
+                                "Statement": [
+                                    {
+                                        "Effect": "Allow",
+                                        "Action": "sqs:SendMessage",
+                                        "Resource": [
+                                            {"Fn::GetAtt": ["Failures", "Arn"]},
+                                            {"Fn::GetAtt": ["DeadLetters", "Arn"]},
+                                        ],
+                                    }
+                                ],
+                            },
+                        }
+                    ],
+                },
             },
             "Failures": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "failures"}},
             "DeadLetters": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "dead"}},

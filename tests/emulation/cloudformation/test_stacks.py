@@ -66,14 +66,21 @@ Outputs:
   QueueUrl:
     Value: !Ref Queue
 """
+# A function whose code bucket does not exist (its role is fine: Lambda may assume it).
 BROKEN = """
 Resources:
+  Role:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument:
+        Statement:
+          - {Effect: Allow, Principal: {Service: lambda.amazonaws.com}, Action: sts:AssumeRole}
   Fn:
     Type: AWS::Lambda::Function
     Properties:
       Runtime: python3.11
       Handler: x.handler
-      Role: arn:aws:iam::123456789012:role/none
+      Role: !GetAtt Role.Arn
       Code: {S3Bucket: no-such-bucket, S3Key: code.zip}
 """
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 import os
 import signal
@@ -27,8 +28,10 @@ from emulation.core.server import free_port
 from emulation.core.twin import PartMissing, Twin, export_lines
 from emulation.events.scheduler import Scheduler
 from emulation.sagemaker.notebook_host import NotebookHost
+from tests.conftest import LAMBDA_TRUST_POLICY
 
 REPO = Path(__file__).resolve().parents[3]
+TRUST = json.dumps(LAMBDA_TRUST_POLICY)
 RETURNS = "def handler(event, context):\n    return event\n"
 
 
@@ -50,7 +53,7 @@ def test_env_and_export_lines_point_boto3_at_the_twin() -> None:
 
 def test_reset_empties_aws_and_the_records(own_twin: Twin) -> None:
     own_twin.client("s3").create_bucket(Bucket="kept-until-reset")
-    role = own_twin.client("iam").create_role(RoleName="r", AssumeRolePolicyDocument="{}")
+    role = own_twin.client("iam").create_role(RoleName="r", AssumeRolePolicyDocument=TRUST)
     own_twin.client("lambda").create_function(
         FunctionName="f",
         Runtime="python3.11",
@@ -95,7 +98,9 @@ def test_stopping_the_twin_puts_moto_back() -> None:
 
 
 def test_unknown_part_names_are_refused_by_name() -> None:
-    with pytest.raises(TwinConfigError, match=r"unknown part\(s\) ghost; known: cloudformation"):
+    with pytest.raises(
+        TwinConfigError, match=r"unknown part\(s\) ghost; known: iam, cloudformation"
+    ):
         build_twin(TwinConfig(parts=("events", "ghost")))
 
 
@@ -158,7 +163,7 @@ def test_serve_prints_the_exports_and_serves_until_interrupted() -> None:
             )
             for name in ("iam", "lambda")
         }
-        role = clients["iam"].create_role(RoleName="r", AssumeRolePolicyDocument="{}")
+        role = clients["iam"].create_role(RoleName="r", AssumeRolePolicyDocument=TRUST)
         clients["lambda"].create_function(
             FunctionName="f",
             Runtime="python3.11",

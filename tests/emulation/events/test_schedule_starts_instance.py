@@ -33,7 +33,7 @@ def wait_for(predicate, timeout: float = 20.0):
     raise AssertionError("condition not met in time")
 
 
-def test_fired_rule_runs_the_starter_which_starts_the_instance(twin, lambda_role):
+def test_fired_rule_runs_the_starter_which_starts_the_instance(twin, lambda_role, notebook_role):
     sagemaker, lambdas, events = (twin.client(s) for s in ("sagemaker", "lambda", "events"))
     role = lambda_role
     sagemaker.create_notebook_instance_lifecycle_config(
@@ -43,7 +43,7 @@ def test_fired_rule_runs_the_starter_which_starts_the_instance(twin, lambda_role
     sagemaker.create_notebook_instance(
         NotebookInstanceName="nb",
         InstanceType="ml.t3.medium",
-        RoleArn=role,
+        RoleArn=notebook_role,
         LifecycleConfigName="on-start",
     )
     # moto creates instances InService; a scheduled start only makes sense from Stopped.
