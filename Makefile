@@ -12,7 +12,7 @@ APT_PACKAGES := espeak-ng sox
 APT_OPTIONAL := pocketsphinx-testdata
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install apt-deps lint test e2e twin twin-up twin-down deploy deploy-dry-run destroy bench corpus clean
+.PHONY: install apt-deps lint lock-instance test e2e twin twin-up twin-down deploy deploy-dry-run destroy bench corpus clean
 
 # TWIN=localstack: LocalStack serves S3, DynamoDB, SNS, EventBridge and Lambda; the twin keeps
 # SageMaker and Transcribe (docs/docker.md). It needs a Docker engine with the Compose plugin.
@@ -47,6 +47,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/cfn-lint deploy/template.yaml
+	$(PY) -m deploy.iam_lint
 
 test: install apt-deps lint $(TWIN_STACK)
 	TWIN=$(TWIN) $(VENV)/bin/pytest -q
@@ -73,6 +74,10 @@ deploy-dry-run: install
 
 destroy: install
 	$(PY) -m deploy down --stack $(STACK)
+
+# Re-resolves requirements/instance.in into the instance's lock for its Python 3.10 (needs PyPI).
+lock-instance: install
+	$(PY) -m deploy.instance_python lock
 
 bench: install
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
