@@ -72,8 +72,9 @@ deploy: install
 deploy-dry-run: install
 	$(PY) -m deploy up --stack $(STACK) --dry-run
 
+# DELETE_RETAINED=1 also deletes the scores table and log groups the stack keeps on deletion.
 destroy: install
-	$(PY) -m deploy down --stack $(STACK)
+	$(PY) -m deploy down --stack $(STACK) $(if $(DELETE_RETAINED),--delete-retained)
 
 # Re-resolves requirements/instance.in into the instance's lock for its Python 3.10 (needs PyPI).
 lock-instance: install

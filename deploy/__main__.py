@@ -50,6 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     down = commands.add_parser("down", help="empty the stack's buckets and delete the stack")
     down.add_argument("--stack", required=True)
+    down.add_argument(
+        "--delete-retained",
+        action="store_true",
+        help="also delete what the stack keeps on deletion: the scores table and log groups",
+    )
     return parser
 
 
@@ -61,7 +66,9 @@ def main(argv: Sequence[str] | None = None, reporter: Reporter | None = None) ->
         if not session.region_name:
             raise InvalidParameterError("no AWS region: set AWS_DEFAULT_REGION (or AWS_REGION)")
         if args.command == "down":
-            destroy_stack(session, args.stack, reporter=report)
+            destroy_stack(
+                session, args.stack, delete_retained=args.delete_retained, reporter=report
+            )
         elif args.dry_run:
             plan_stack(
                 session,

@@ -503,6 +503,11 @@ _INSTANCE_PROPERTIES = {
     "KmsKeyId": ("KmsKeyId", "KmsKeyId"),
     "SubnetId": ("SubnetId", "SubnetId"),
     "SecurityGroupIds": ("SecurityGroupIds", "SecurityGroups"),
+    "PlatformIdentifier": ("PlatformIdentifier", "PlatformIdentifier"),
+    "InstanceMetadataServiceConfiguration": (
+        "InstanceMetadataServiceConfiguration",
+        "InstanceMetadataServiceConfiguration",
+    ),
 }
 
 
@@ -526,10 +531,12 @@ def _repair_notebook_instance(
     if stray is not None and stray != name and _stop_instance(sagemaker, stray):
         actions.append(f"stopped {stray}, the instance moto created under a generated name")
     stored = _describe_instance(sagemaker, name)
+    # A setting the endpoint does not report (bare moto drops PlatformIdentifier) cannot be
+    # compared, and re-creating the instance would not make it reported.
     if stored is not None and all(
         stored.get(key) == props[prop]
         for prop, (_, key) in _INSTANCE_PROPERTIES.items()
-        if prop in props
+        if prop in props and key in stored
     ):
         return actions
     if stored is not None:

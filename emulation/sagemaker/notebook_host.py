@@ -59,6 +59,7 @@ from emulation.sagemaker.moto_additions import (
     update_notebook_instance_handler,
     with_failure_reason,
     with_hook_length_check,
+    with_platform_settings,
 )
 from emulation.sagemaker.processes import POLL_SECONDS, ProcessGroup
 
@@ -175,6 +176,11 @@ class NotebookHost:
             classmethod(delete_from_cloudformation_json),
         )
         patch(SageMakerResponse, "update_notebook_instance", update_notebook_instance_handler)
+        patch(
+            SageMakerResponse,
+            "create_notebook_instance",
+            with_platform_settings(SageMakerResponse.create_notebook_instance),
+        )
         patch(
             SageMakerResponse,
             "list_notebook_instance_lifecycle_configs",

@@ -386,8 +386,19 @@ def test_starter_is_given_the_declared_instance_name() -> None:
     assert env["NOTEBOOK_INSTANCE_NAME"] == props("NotebookInstance")["NotebookInstanceName"]
 
 
+def test_the_scores_and_logs_outlive_the_stack() -> None:
+    kept = {k for k, v in RESOURCES.items() if v.get("DeletionPolicy") == "Retain"}
+    assert kept == {"ScoresTable", "StartNotebookLogGroup", "IngestScoresLogGroup"}
+    assert all(RESOURCES[k].get("UpdateReplacePolicy") == "Retain" for k in kept)
+
+
 def test_notebook_instance_settings() -> None:
     p = props("NotebookInstance")
+    # Amazon Linux 2023, whose python3 environment is Python 3.10 (requirements/instance.txt).
+    assert p["PlatformIdentifier"] == "notebook-al2023-v1"
+    assert p["InstanceMetadataServiceConfiguration"] == {
+        "MinimumInstanceMetadataServiceVersion": "2"
+    }
     assert p["InstanceType"] == {"Ref": "NotebookInstanceType"}
     assert p["DirectInternetAccess"] == "Enabled"
     assert p["RootAccess"] == "Enabled"
