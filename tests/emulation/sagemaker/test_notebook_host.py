@@ -476,7 +476,7 @@ def test_platform_and_imds_settings_are_kept_checked_and_defaulted(sm, host):
     assert defaults["InstanceMetadataServiceConfiguration"] == {
         "MinimumInstanceMetadataServiceVersion": "1"
     }
-    with pytest.raises(ClientError, match="notebook-al2025-v9.*platformIdentifier"):
+    with pytest.raises(ClientError, match=r"notebook-al2025-v9.*platformIdentifier"):
         sm.create_notebook_instance(
             NotebookInstanceName="nb-bad",
             InstanceType="ml.t3.medium",
