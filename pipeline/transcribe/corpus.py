@@ -15,7 +15,8 @@ from pipeline.errors import CorpusError
 if TYPE_CHECKING:
     from botocore.client import BaseClient
 
-# Extension (lower case, no dot) -> Transcribe MediaFormat. The corpus contract names these six.
+# Extension (lower case, no dot) -> Transcribe MediaFormat: every value batch jobs accept
+# (botocore's Transcribe model, MediaFormat: mp3, mp4, wav, flac, ogg, amr, webm, m4a).
 AUDIO_FORMATS: dict[str, str] = {
     "wav": "wav",
     "flac": "flac",
@@ -23,6 +24,8 @@ AUDIO_FORMATS: dict[str, str] = {
     "ogg": "ogg",
     "webm": "webm",
     "mp4": "mp4",
+    "amr": "amr",
+    "m4a": "m4a",
 }
 REFERENCE_EXTENSION = "txt"
 
