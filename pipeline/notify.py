@@ -7,9 +7,10 @@ one line and under 100 characters; a message is at most 256 KB.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 
-from pipeline.results_table import RunSummary
+from pipeline.results_table import RUN_NO_CORPUS, RunSummary
 from pipeline.scores_csv import ScoreRow
 
 MAX_SUBJECT = 99  # SNS: "less than 100 characters"
@@ -34,6 +35,8 @@ def _one_line(text: str, limit: int = MAX_CELL) -> str:
 def subject(summary: RunSummary) -> str:
     """E.g. ``ASR monitor REGRESSION: corpus WER 12.34% (+2.10 pts), run 2026-...``."""
     text = f"ASR monitor {summary.status}: corpus WER {_percent(summary.corpus_wer)}"
+    if summary.status == RUN_NO_CORPUS:
+        text = f"ASR monitor {summary.status}: upload audio to score"
     if summary.delta_wer is not None:
         text += f" ({_points(summary.delta_wer)})"
     text += f", run {summary.run_id}"
@@ -89,6 +92,12 @@ def body(summary: RunSummary, worst: Sequence[ScoreRow], failures: Sequence[Scor
     (``summary.failed`` says how many there were).
     """
     lines = [f"ASR accuracy monitor, run {summary.run_id}: {summary.status}", ""]
+    if summary.status == RUN_NO_CORPUS:  # nothing was scored: only what to do next
+        lines += [
+            *textwrap.wrap(summary.error, 100, break_long_words=False, break_on_hyphens=False)
+        ]
+        lines.append("")
+        return "\n".join([*lines, f"Scores       {summary.scores_uri}"]) + "\n"
     if summary.error:
         lines.append(f"Why          {_one_line(summary.error, 1000)}")
     lines += _corpus_lines(summary)

@@ -34,6 +34,7 @@ BATCH_SIZE = 25  # BatchWriteItem's limit
 RUN_OK = "OK"
 RUN_REGRESSION = "REGRESSION"
 RUN_FAILED = "FAILED"
+RUN_NO_CORPUS = "NO_CORPUS"  # nothing uploaded yet, on a stack that never scored a run
 
 Item = dict[str, Any]
 
@@ -135,7 +136,7 @@ class RunSummary:
     """What one run came to: the summary item's content and the notification's input."""
 
     run_id: str
-    status: str  # RUN_OK | RUN_REGRESSION | RUN_FAILED
+    status: str  # RUN_OK | RUN_REGRESSION | RUN_FAILED | RUN_NO_CORPUS
     scores_uri: str
     files: int = 0  # rows in the CSV
     failed: int = 0  # rows with status "failed"

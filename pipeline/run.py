@@ -7,7 +7,6 @@ arrival triggers ingest and ingest must see a complete run.
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -17,6 +16,7 @@ from pipeline import scores_csv
 from pipeline.errors import ScoringError
 from pipeline.layout import REPORT_NAME, SUMMARY_NAME, report_key, scores_key
 from pipeline.report_html import render_report
+from pipeline.scores_upload import upload_scores
 from pipeline.scoring.corpus import CorpusWer, corpus_wer
 from pipeline.scoring.metrics import FileScore, score_file
 from pipeline.scoring.normalize import get_normalizer
@@ -225,11 +225,3 @@ def publish(outcome: RunOutcome, s3: Any) -> None:
         ContentType="text/html; charset=utf-8",
     )
     upload_scores(s3, bucket, run_id, [f.row for f in outcome.files])
-
-
-def upload_scores(s3: Any, bucket: str, run_id: str, rows: list[scores_csv.ScoreRow]) -> str:
-    buffer = io.StringIO()
-    scores_csv.write_rows(buffer, rows)
-    key = scores_key(run_id)
-    s3.put_object(Bucket=bucket, Key=key, Body=buffer.getvalue().encode(), ContentType="text/csv")
-    return key

@@ -41,6 +41,7 @@ from botocore.exceptions import ClientError
 
 from pipeline import notify
 from pipeline.aws import Clients
+from pipeline.empty_corpus import instructions, no_corpus_row
 from pipeline.errors import ConfigurationError, error_code
 from pipeline.handlers import configure_logging
 from pipeline.layout import run_id_of_scores_key
@@ -48,6 +49,7 @@ from pipeline.results_table import (
     FILE_PREFIX,
     NOTIFICATION_SK,
     RUN_FAILED,
+    RUN_NO_CORPUS,
     RUN_OK,
     RUN_REGRESSION,
     RetryPolicy,
@@ -337,7 +339,14 @@ def _summarize(
     previous_id = None if previous is None else str(previous["run_id"])
     previous_wer = None if previous is None else float(previous["corpus_wer"])
     delta = None
-    if corpus.wer is None:
+    empty = no_corpus_row(tally.failures) if tally.files == 1 else None
+    if empty is not None:
+        # NO_CORPUS while no run ever had a corpus WER (a new stack); afterwards it is FAILED.
+        status = RUN_NO_CORPUS if previous is None else RUN_FAILED
+        error = instructions(empty.error)
+        if previous is not None:
+            error = f"the corpus is empty (run {previous_id} scored it): {error}"
+    elif corpus.wer is None:
         status = RUN_FAILED
         if tally.files == 0:
             error = "the scores CSV has no rows"

@@ -464,6 +464,7 @@ def test_bootstrap_exports_the_stack_then_runs_the_fetched_on_start(tmp_path: Pa
         "ASR_MAX_RUN_MINUTES": "120",
         "ASR_MEDIA_BUCKET": "st-media",
         "ASR_RESULTS_BUCKET": "st-results",
+        "ASR_STACK": "st",
         "ASR_TOPIC_ARN": "arn:aws:sns:eu-west-1:111122223333:st-alerts",
         "AWS_DEFAULT_REGION": "eu-west-1",
     }
