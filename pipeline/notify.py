@@ -85,6 +85,17 @@ def _failure_lines(summary: RunSummary, failures: Sequence[ScoreRow]) -> list[st
     return lines
 
 
+def _note_lines(summary: RunSummary) -> list[str]:
+    """What the starter Lambda did since the previous run (an instance it stopped, a skipped
+    start): part of the message, since nobody reads the Lambda's log."""
+    if not summary.notes:
+        return []
+    lines = ["", "Since the previous run, the starter Lambda:"]
+    for note in summary.notes:
+        lines += textwrap.wrap(note, 100, initial_indent="  ", subsequent_indent="    ")
+    return lines
+
+
 def body(summary: RunSummary, worst: Sequence[ScoreRow], failures: Sequence[ScoreRow]) -> str:
     """The plain-text message: status, corpus WER with CI, change, worst files, failures.
 
@@ -92,12 +103,13 @@ def body(summary: RunSummary, worst: Sequence[ScoreRow], failures: Sequence[Scor
     (``summary.failed`` says how many there were).
     """
     lines = [f"ASR accuracy monitor, run {summary.run_id}: {summary.status}", ""]
+    notes = _note_lines(summary)
     if summary.status == RUN_NO_CORPUS:  # nothing was scored: only what to do next
         lines += [
             *textwrap.wrap(summary.error, 100, break_long_words=False, break_on_hyphens=False)
         ]
         lines.append("")
-        return "\n".join([*lines, f"Scores       {summary.scores_uri}"]) + "\n"
+        return "\n".join([*lines, f"Scores       {summary.scores_uri}", *notes]) + "\n"
     if summary.error:
         lines.append(f"Why          {_one_line(summary.error, 1000)}")
     lines += _corpus_lines(summary)
@@ -111,6 +123,7 @@ def body(summary: RunSummary, worst: Sequence[ScoreRow], failures: Sequence[Scor
         lines += ["", *_worst_table(worst)]
     if summary.failed:
         lines += ["", *_failure_lines(summary, failures)]
+    lines += notes
     text = "\n".join(lines) + "\n"
     encoded = text.encode("utf-8")
     if len(encoded) > MAX_BODY_BYTES:

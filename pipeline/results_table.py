@@ -1,18 +1,24 @@
-"""The DynamoDB layout of the scores table, its batch writer and the two queries ingest needs.
+"""The DynamoDB layout of the scores table, its batch writer and the queries ingest needs.
 
 Keys answer the two questions users ask: ``pk = RUN#<run_id>`` holds every file of a run (plus
 its summary and notification marker), and the ``history`` index (``gsi1pk = FILE#<file>`` or
 ``CORPUS``, ``gsi1sk = <run_id>``) holds one file's, or the corpus's, history in time order.
 Items are a pure function of their inputs, so writing the same run twice leaves the same items.
+
+The starter Lambda adds notes (``pk = gsi1pk = STARTER``, ``sk = gsi1sk = <time>-<kind>-<id>``,
+time-sorted like run ids): an instance it stopped, a scheduled start it skipped. Ingest puts
+the notes written since the previous run into the next run's message.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -29,6 +35,7 @@ SUMMARY_SK = "SUMMARY"
 NOTIFICATION_SK = "NOTIFICATION"
 FILE_PREFIX = "FILE#"
 RUN_PREFIX = "RUN#"
+STARTER_PK = "STARTER"
 BATCH_SIZE = 25  # BatchWriteItem's limit
 
 RUN_OK = "OK"
@@ -96,7 +103,7 @@ def _clean(attributes: Mapping[str, Any]) -> Item:
     """Drop None and empty strings (absent means "no value"); numbers become Decimal."""
     item: Item = {}
     for name, value in attributes.items():
-        if value is None or value == "":
+        if value is None or value == "" or value == ():
             continue
         item[name] = _number(value) if isinstance(value, int | float) else value
     return item
@@ -151,6 +158,7 @@ class RunSummary:
     delta_wer: float | None = None
     regression_threshold: float | None = None
     error: str = ""  # why the run FAILED as a whole (unreadable CSV, nothing scored)
+    notes: tuple[str, ...] = ()  # the starter's notes since the previous run
 
     @property
     def scored(self) -> int:
@@ -183,6 +191,22 @@ def notification_item(
             "status": status,
             "subject": subject,
             "message_id": message_id,
+        }
+    )
+
+
+def starter_note_item(at: datetime, kind: str, text: str, instance: str) -> Item:
+    """A note of the starter Lambda, sorted by time among the notes (and against run ids)."""
+    sort_key = f"{at.astimezone(timezone.utc):%Y-%m-%dT%H-%M-%SZ}-{kind}-{secrets.token_hex(3)}"
+    return _clean(
+        {
+            "pk": STARTER_PK,
+            "sk": sort_key,
+            "gsi1pk": STARTER_PK,
+            "gsi1sk": sort_key,
+            "kind": kind,
+            "text": text,
+            "instance": instance,
         }
     )
 
@@ -315,3 +339,34 @@ def run_file_items(table_name: str, run_id: str, dynamodb_client: Any) -> Iterat
         ExpressionAttributeValues={":pk": {"S": run_pk(run_id)}, ":file": {"S": FILE_PREFIX}},
         ConsistentRead=True,
     )
+
+
+def latest_run_before(table_name: str, run_id: str, dynamodb_client: Any) -> str | None:
+    """The newest run before ``run_id`` with a summary, whatever its status."""
+    response = dynamodb_client.query(
+        TableName=table_name,
+        IndexName=HISTORY_INDEX,
+        KeyConditionExpression="gsi1pk = :corpus AND gsi1sk < :run",
+        ExpressionAttributeValues={":corpus": {"S": CORPUS_PK}, ":run": {"S": run_id}},
+        ScanIndexForward=False,
+        Limit=1,
+    )
+    items = response.get("Items", [])
+    return items[0]["gsi1sk"]["S"] if items else None
+
+
+def starter_notes(table_name: str, after: str, until: str, dynamodb_client: Any) -> list[str]:
+    """The texts of the starter's notes written after run ``after`` ("" for all) and before
+    run ``until``, oldest first."""
+    values = {":starter": {"S": STARTER_PK}, ":until": {"S": until}}
+    if after:  # DynamoDB refuses an empty key value
+        values[":after"] = {"S": after}
+    notes = _query(
+        dynamodb_client,
+        TableName=table_name,
+        IndexName=HISTORY_INDEX,
+        KeyConditionExpression="gsi1pk = :starter AND "
+        + ("gsi1sk BETWEEN :after AND :until" if after else "gsi1sk <= :until"),
+        ExpressionAttributeValues=values,
+    )
+    return [str(note["text"]) for note in notes if note["gsi1sk"] != after]

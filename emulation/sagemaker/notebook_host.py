@@ -339,7 +339,7 @@ class NotebookHost:
         elif exit_code != 0:
             reason = messages.hook_failed(config_arn, instance.arn, exit_code, output)
             self._fail(instance, run, reason)
-        else:
+        elif not run.ended.wait(self.config.boot_seconds):
             self._enter_service(instance, run, "OnStart hook exited 0")
 
     def _enter_service(

@@ -56,10 +56,12 @@ from pipeline.results_table import (
     RunSummary,
     file_item,
     get_item,
+    latest_run_before,
     notification_item,
     previous_summary,
     put_item,
     run_pk,
+    starter_notes,
     summary_item,
     write_items,
 )
@@ -336,6 +338,8 @@ def _summarize(
 ) -> RunSummary:
     corpus = corpus_wer(tally.counts)
     previous = previous_summary(config.table, run_id, clients("dynamodb"))
+    since = latest_run_before(config.table, run_id, clients("dynamodb")) or ""
+    notes = tuple(starter_notes(config.table, since, run_id, clients("dynamodb")))
     previous_id = None if previous is None else str(previous["run_id"])
     previous_wer = None if previous is None else float(previous["corpus_wer"])
     delta = None
@@ -376,6 +380,7 @@ def _summarize(
         delta_wer=delta,
         regression_threshold=config.regression_threshold,
         error=error,
+        notes=notes,
     )
 
 

@@ -84,8 +84,8 @@ def test_a_start_transcription_job_scoped_to_job_arns_is_a_resource_mismatch(
 def test_an_unknown_action_is_named(tmp_path: Path) -> None:
     path = bad_copy(
         tmp_path,
-        "                  - sagemaker:StopNotebookInstance\n",
-        "                  - sagemaker:StopNotebookInstances\n",
+        "Action: transcribe:GetTranscriptionJob\n",
+        "Action: transcribe:GetTranscriptionJobs\n",
     )
     assert ("Resources.NotebookRole.Policies[notebook]", "UNKNOWN_ACTION") in issues(path)
 

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from deploy.template import TEMPLATE_PATH, Resolver, load_template
-from pipeline.results_table import table_definition
+from pipeline.layout import REPORTS_PREFIX
+from pipeline.results_table import STARTER_PK, table_definition
 
 TEMPLATE = load_template()
 RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
@@ -166,6 +167,9 @@ def test_each_role_has_exactly_the_actions_its_code_uses() -> None:
     assert actions_of("StartNotebookRole") == {
         "sagemaker:DescribeNotebookInstance",
         "sagemaker:StartNotebookInstance",
+        "sagemaker:StopNotebookInstance",
+        "s3:ListBucket",
+        "dynamodb:PutItem",
         "logs:CreateLogStream",
         "logs:PutLogEvents",
         "sqs:SendMessage",
@@ -208,6 +212,20 @@ def test_sagemaker_grants_name_this_stacks_instance_only() -> None:
     assert props("NotebookInstance")["NotebookInstanceName"]["Fn::Sub"] == (
         "${AWS::StackName}-notebook"
     )
+
+
+def test_starter_lists_only_reports_and_writes_only_its_notes() -> None:
+    statements = {s["Sid"]: s for s in role_statements()["StartNotebookRole"]}
+    assert statements["ListHeartbeats"]["Condition"] == {
+        "StringEquals": {"s3:prefix": REPORTS_PREFIX}
+    }
+    assert statements["WriteNotes"]["Condition"] == {
+        "ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [STARTER_PK]}
+    }
+    env = props("StartNotebookFunction")["Environment"]["Variables"]
+    assert env["MAX_RUN_MINUTES"] == {"Ref": "NotebookMaxRunMinutes"}
+    # The bounded wait for Stopped fits in the function's time.
+    assert int(env["STOPPED_WAIT_SECONDS"]) + 30 < props("StartNotebookFunction")["Timeout"]
 
 
 def test_ingest_reads_only_scores_and_writes_only_its_table() -> None:
@@ -346,7 +364,14 @@ def test_schedule_targets_the_starter_which_allows_only_that_rule() -> None:
 FUNCTIONS = {
     "StartNotebookFunction": (
         "pipeline.handlers.start_notebook.handler",
-        {"NOTEBOOK_INSTANCE_NAME"},
+        {
+            "NOTEBOOK_INSTANCE_NAME",
+            "RESULTS_BUCKET",
+            "SCORES_TABLE",
+            "MAX_RUN_MINUTES",
+            "HEARTBEAT_MAX_AGE_SECONDS",
+            "STOPPED_WAIT_SECONDS",
+        },
         "StartNotebookLogGroup",
         "StartNotebookDeadLetterQueue",
     ),
