@@ -129,6 +129,7 @@ stop_instance() {
         ;;
       *) log "$INSTANCE_NAME is $status; it can be stopped once InService" ;;
     esac
+    upload_log
     if [ "$SECONDS" -ge "$deadline" ]; then
       log "ERROR: could not stop $INSTANCE_NAME within ${ASR_STOP_WAIT_SECONDS:-1800} s"
       return 1
@@ -224,6 +225,7 @@ upload_notebook() {
 # The one failure path: a scores CSV carrying the error (it is skipped if the run wrote one).
 report_failure() {
   log "run failed: $1"
+  upload_log # the log is in S3 by the time the message arrives
   "$ASR_PYTHON" -m pipeline.failed_run --run-id "$RUN_ID" \
     --media-bucket "$ASR_MEDIA_BUCKET" --results-bucket "$ASR_RESULTS_BUCKET" \
     --corpus-prefix "${ASR_CORPUS_PREFIX:-corpus/}" --notebook "$EXECUTED" \

@@ -356,6 +356,9 @@ def _summarize(
             error = "the scores CSV has no rows"
         elif not tally.counts:
             error = f"no file was scored: all {tally.files} failed"
+            reasons = {row.error for row in tally.failures}
+            if len(tally.failures) == tally.failed and len(reasons) == 1:
+                error += f": {reasons.pop()}"  # one cause (the run failed): say it in full
         else:
             error = "the scored files have no reference words"
     else:
