@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -52,8 +53,11 @@ def run_hook(tmp_path: Path, *, root_with_ec2_user: bool) -> tuple[Path, str, st
         ["bash", str(ON_START)], env=env, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
-    recorded = calls.read_text() if calls.exists() else ""
-    return home / "asr-monitor", recorded, result.stdout
+    deadline = time.monotonic() + 10  # the run is launched in the background (&)
+    while "nohup" not in (calls.read_text() if calls.exists() else ""):
+        assert time.monotonic() < deadline, "the run was never launched"
+        time.sleep(0.05)
+    return home / "asr-monitor", calls.read_text(), result.stdout
 
 
 def test_as_root_the_run_starts_as_ec2_user_through_a_login_shell(tmp_path: Path) -> None:
