@@ -12,7 +12,7 @@ APT_PACKAGES := espeak-ng sox
 APT_OPTIONAL := pocketsphinx-testdata
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install apt-deps lint lock-instance test e2e twin twin-up twin-down deploy deploy-dry-run destroy bench corpus clean
+.PHONY: install apt-deps lint lock-instance test e2e twin twin-up twin-down deploy deploy-dry-run upload-corpus run-now destroy bench corpus clean
 
 # TWIN=localstack: LocalStack serves S3, DynamoDB, SNS, EventBridge and Lambda; the twin keeps
 # SageMaker and Transcribe (docs/docker.md). It needs a Docker engine with the Compose plugin.
@@ -71,6 +71,14 @@ deploy: install
 
 deploy-dry-run: install
 	$(PY) -m deploy up --stack $(STACK) --dry-run
+
+# Checks CORPUS (audio files with same-stem .txt references), then uploads it to the stack.
+upload-corpus: install
+	$(PY) -m deploy upload-corpus --stack $(STACK) --corpus $(CORPUS)
+
+# Starts a run now, as the schedule does (invokes the stack's starter Lambda).
+run-now: install
+	$(PY) -m deploy run-now --stack $(STACK)
 
 # DELETE_RETAINED=1 also deletes the scores table and log groups the stack keeps on deletion.
 destroy: install

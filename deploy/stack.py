@@ -130,8 +130,29 @@ def destroy_stack(
 
 
 def stack_outputs(cfn: BaseClient, stack_name: str) -> dict[str, str]:
-    stack = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
-    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    return {
+        o["OutputKey"]: o["OutputValue"] for o in _described(cfn, stack_name).get("Outputs", [])
+    }
+
+
+def stack_parameters(cfn: BaseClient, stack_name: str) -> dict[str, str]:
+    """The deployed stack's parameter values."""
+    return {
+        p["ParameterKey"]: p.get("ParameterValue", "")
+        for p in _described(cfn, stack_name).get("Parameters", [])
+    }
+
+
+def _described(cfn: BaseClient, stack_name: str) -> dict[str, Any]:
+    try:
+        return cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
+    except ClientError as exc:
+        if "does not exist" in str(exc):
+            raise DeployError(
+                f"stack {stack_name} does not exist here (deploy it: python -m deploy up "
+                f"--stack {stack_name})"
+            ) from exc
+        raise
 
 
 @dataclass(frozen=True)

@@ -106,6 +106,12 @@ def captured() -> Captured:
 
 
 @pytest.fixture
+def reporters() -> type[Captured]:
+    """Makes reporters whose output the test can read, one per command it runs."""
+    return Captured
+
+
+@pytest.fixture
 def deploy(twin: Twin, project: Path) -> Deploy:
     """deploy_stack on the twin with test defaults; returns the outputs and what it printed."""
 
