@@ -66,8 +66,9 @@ twin-up: install
 twin-down:
 	docker compose down
 
+# EMAIL=you@example.com subscribes that address to the run messages.
 deploy: install
-	$(PY) -m deploy up --stack $(STACK)
+	$(PY) -m deploy up --stack $(STACK) $(if $(EMAIL),--param AlertEmail=$(EMAIL))
 
 deploy-dry-run: install
 	$(PY) -m deploy up --stack $(STACK) --dry-run
