@@ -223,7 +223,7 @@ def test_starter_lists_only_reports_and_writes_only_its_notes() -> None:
         "ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [STARTER_PK]}
     }
     env = props("StartNotebookFunction")["Environment"]["Variables"]
-    assert env["MAX_RUN_MINUTES"] == {"Ref": "NotebookMaxRunMinutes"}
+    assert env["MAX_RUN_MINUTES"] == {"Fn::Sub": "${NotebookMaxRunMinutes}"}
     # The bounded wait for Stopped fits in the function's time.
     assert int(env["STOPPED_WAIT_SECONDS"]) + 30 < props("StartNotebookFunction")["Timeout"]
 

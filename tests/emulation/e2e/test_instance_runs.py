@@ -101,10 +101,8 @@ class Stack:
         lam = self.client("lambda")
         function = self.outputs["StartNotebookFunctionName"]
         current = lam.get_function_configuration(FunctionName=function)["Environment"]
-        # str(): moto reports a Number parameter (MAX_RUN_MINUTES) as a JSON number.
-        variables = {name: str(value) for name, value in current["Variables"].items()}
         lam.update_function_configuration(
-            FunctionName=function, Environment={"Variables": {**variables, **env}}
+            FunctionName=function, Environment={"Variables": {**current["Variables"], **env}}
         )
 
     def fire(self) -> dict[str, Any]:
