@@ -15,7 +15,7 @@ APT_PACKAGES := espeak-ng sox
 APT_OPTIONAL := pocketsphinx-testdata chromium chromium-driver
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install apt-deps lint test e2e iam-sweep twin twin-up twin-down deploy deploy-dry-run destroy bench corpus clean
+.PHONY: install apt-deps lint lock-instance test e2e iam-sweep twin twin-up twin-down deploy deploy-dry-run upload-corpus run-now destroy bench corpus clean
 
 # TWIN=localstack: LocalStack serves S3, DynamoDB, SNS, EventBridge and Lambda; the twin keeps
 # SageMaker and Transcribe (docs/docker.md). It needs a Docker engine with the Compose plugin.
@@ -50,6 +50,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/cfn-lint deploy/template.yaml
+	$(PY) -m deploy.iam_lint
 
 test: install apt-deps lint $(TWIN_STACK)
 	TWIN=$(TWIN) $(VENV)/bin/pytest -q
@@ -73,14 +74,28 @@ twin-up: install
 twin-down:
 	docker compose down
 
+# EMAIL=you@example.com subscribes that address to the run messages.
 deploy: install
-	$(PY) -m deploy up --stack $(STACK)
+	$(PY) -m deploy up --stack $(STACK) $(if $(EMAIL),--param AlertEmail=$(EMAIL))
 
 deploy-dry-run: install
 	$(PY) -m deploy up --stack $(STACK) --dry-run
 
+# Checks CORPUS (audio files with same-stem .txt references), then uploads it to the stack.
+upload-corpus: install
+	$(PY) -m deploy upload-corpus --stack $(STACK) --corpus $(CORPUS)
+
+# Starts a run now, as the schedule does (invokes the stack's starter Lambda).
+run-now: install
+	$(PY) -m deploy run-now --stack $(STACK)
+
+# DELETE_RETAINED=1 also deletes the scores table and log groups the stack keeps on deletion.
 destroy: install
-	$(PY) -m deploy down --stack $(STACK)
+	$(PY) -m deploy down --stack $(STACK) $(if $(DELETE_RETAINED),--delete-retained)
+
+# Re-resolves requirements/instance.in into the instance's lock for its Python 3.10 (needs PyPI).
+lock-instance: install
+	$(PY) -m deploy.instance_python lock
 
 bench: install
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

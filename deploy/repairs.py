@@ -62,7 +62,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from deploy.errors import DeployError, TemplateError
-from deploy.template import Resolver, load_template
+from deploy.template import ARNS, Resolver, load_template
 from pipeline.aws import Clients, ClientSource
 from pipeline.errors import error_code
 
@@ -246,23 +246,10 @@ class _Context:
         if attribute == "Arn" and resource_type == "AWS::IAM::Role":
             role = self.clients("iam").get_role(RoleName=self.physical_id(logical_id))
             return role["Role"]["Arn"]
-        arn = _ARNS.get(resource_type) if attribute == "Arn" else None
-        if arn is None:
+        if attribute != "Arn" or resource_type not in ARNS:
             raise TemplateError(f"{logical_id}.{attribute}: GetAtt not supported by the repairs")
-        c = self.clients
-        return arn(c.partition, c.region, c.account_id, self.physical_id(logical_id))
-
-
-# ARNs built from physical ids the way AWS defines them (partition, region, account, id).
-_ARNS: dict[str, Callable[[str, str, str, str], str]] = {
-    "AWS::S3::Bucket": lambda p, r, a, name: f"arn:{p}:s3:::{name}",
-    "AWS::Lambda::Function": lambda p, r, a, name: f"arn:{p}:lambda:{r}:{a}:function:{name}",
-    "AWS::SQS::Queue": lambda p, r, a, url: f"arn:{p}:sqs:{r}:{a}:{url.rsplit('/', 1)[-1]}",
-    "AWS::Events::Rule": lambda p, r, a, name: f"arn:{p}:events:{r}:{a}:rule/{name}",
-    "AWS::DynamoDB::Table": lambda p, r, a, name: f"arn:{p}:dynamodb:{r}:{a}:table/{name}",
-    "AWS::Logs::LogGroup": lambda p, r, a, name: f"arn:{p}:logs:{r}:{a}:log-group:{name}:*",
-    "AWS::SNS::Topic": lambda p, r, a, arn: arn,
-}
+        c, physical = self.clients, self.physical_id(logical_id)
+        return ARNS[resource_type](c.partition, c.region, c.account_id, physical)
 
 
 # ---------------------------------------------------------------------------- IAM
@@ -516,6 +503,11 @@ _INSTANCE_PROPERTIES = {
     "KmsKeyId": ("KmsKeyId", "KmsKeyId"),
     "SubnetId": ("SubnetId", "SubnetId"),
     "SecurityGroupIds": ("SecurityGroupIds", "SecurityGroups"),
+    "PlatformIdentifier": ("PlatformIdentifier", "PlatformIdentifier"),
+    "InstanceMetadataServiceConfiguration": (
+        "InstanceMetadataServiceConfiguration",
+        "InstanceMetadataServiceConfiguration",
+    ),
 }
 
 
@@ -539,10 +531,12 @@ def _repair_notebook_instance(
     if stray is not None and stray != name and _stop_instance(sagemaker, stray):
         actions.append(f"stopped {stray}, the instance moto created under a generated name")
     stored = _describe_instance(sagemaker, name)
+    # A setting the endpoint does not report (bare moto drops PlatformIdentifier) cannot be
+    # compared, and re-creating the instance would not make it reported.
     if stored is not None and all(
         stored.get(key) == props[prop]
         for prop, (_, key) in _INSTANCE_PROPERTIES.items()
-        if prop in props
+        if prop in props and key in stored
     ):
         return actions
     if stored is not None:

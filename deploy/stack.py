@@ -26,6 +26,7 @@ from deploy.errors import (
 )
 from deploy.package import PROJECT_ROOT, build_bundle, ensure_artifacts_bucket, upload_bundle
 from deploy.progress import Change, Reporter, default_reporter
+from deploy.retained import Retained, refuse_leftovers, removal_hint, retained_resources
 from deploy.template import TEMPLATE_PATH, load_template, parameter_values
 from pipeline.aws import Clients, ClientSource
 from pipeline.errors import error_code
@@ -109,6 +110,7 @@ def destroy_stack(
     session_or_clients: ClientSource | Mapping[str, BaseClient] | Clients,
     stack_name: str,
     *,
+    delete_retained: bool = False,
     reporter: Reporter | None = None,
     poll_seconds: float = 5.0,
     timeout_seconds: float = 3600.0,
@@ -116,18 +118,41 @@ def destroy_stack(
     """Empty the stack's buckets, delete the stack, wait, remove its artifacts.
 
     CloudFormation refuses to delete a bucket that still holds objects (the stack would end in
-    DELETE_FAILED), so every object version and delete marker goes first. Returns False when
-    there was no such stack.
+    DELETE_FAILED), so every object version and delete marker goes first. What the template
+    retains (the scores table, the log groups) is kept and named, or deleted too with
+    ``delete_retained`` (also when the stack itself is already gone). Returns False when there
+    was no such stack.
     """
     deployment = _Deployment(
         Clients(session_or_clients), validate_stack_name(stack_name), reporter, poll_seconds
     )
-    return deployment.destroy(timeout_seconds)
+    return deployment.destroy(timeout_seconds, delete_retained)
 
 
 def stack_outputs(cfn: BaseClient, stack_name: str) -> dict[str, str]:
-    stack = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
-    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    return {
+        o["OutputKey"]: o["OutputValue"] for o in _described(cfn, stack_name).get("Outputs", [])
+    }
+
+
+def stack_parameters(cfn: BaseClient, stack_name: str) -> dict[str, str]:
+    """The deployed stack's parameter values."""
+    return {
+        p["ParameterKey"]: p.get("ParameterValue", "")
+        for p in _described(cfn, stack_name).get("Parameters", [])
+    }
+
+
+def _described(cfn: BaseClient, stack_name: str) -> dict[str, Any]:
+    try:
+        return cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
+    except ClientError as exc:
+        if "does not exist" in str(exc):
+            raise DeployError(
+                f"stack {stack_name} does not exist here (deploy it: python -m deploy up "
+                f"--stack {stack_name})"
+            ) from exc
+        raise
 
 
 @dataclass(frozen=True)
@@ -216,6 +241,9 @@ class _Deployment:
         )
         if stack is not None and change_set_type == "UPDATE":
             self._check_updatable(stack)
+        if change_set_type == "CREATE":
+            kept = retained_resources(template, self.stack_name, given, self.clients)
+            refuse_leftovers(kept, self.stack_name, self.clients)
         previous = {p["ParameterKey"] for p in (stack or {}).get("Parameters", [])}
         parameters = self._parameter_list(
             template, given, previous if change_set_type == "UPDATE" else set()
@@ -308,14 +336,21 @@ class _Deployment:
                 self.cfn.delete_stack(StackName=stack["StackId"])
 
     # ------------------------------------------------------------------ down
-    def destroy(self, timeout_seconds: float) -> bool:
+    def destroy(self, timeout_seconds: float, delete_retained: bool) -> bool:
         stack = self._describe()
         if stack is None:
             self.report.info(f"stack {self.stack_name} does not exist; nothing to delete")
+            if delete_retained:
+                kept = retained_resources(load_template(), self.stack_name, {}, self.clients)
+                self._settle_retained(kept, delete_retained)
             return False
         parameters = {
             p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])
         }
+        deployed = self.cfn.get_template(StackName=self.stack_name)["TemplateBody"]
+        kept = retained_resources(
+            load_template(deployed), self.stack_name, parameters, self.clients
+        )
         s3 = self.clients("s3")
         self.report.step(f"Emptying the buckets of {self.stack_name}")
         for bucket in self._physical_ids("AWS::S3::Bucket"):
@@ -334,7 +369,21 @@ class _Deployment:
             removed = empty_bucket(s3, bucket, prefix=f"{self.stack_name}/")
             self.report.info(f"s3://{bucket}/{self.stack_name}/: {removed} artifacts deleted")
         self.report.info(f"stack {self.stack_name} deleted")
+        self._settle_retained(kept, delete_retained)
         return True
+
+    def _settle_retained(self, kept: list[Retained], delete: bool) -> None:
+        """Delete what the stack retained, or say what was kept and how to remove it."""
+        present = [resource for resource in kept if resource.exists(self.clients)]
+        if delete:
+            for resource in present:
+                resource.delete(self.clients)
+                self.report.info(f"deleted {resource} (kept by DeletionPolicy Retain)")
+        elif present:
+            self.report.info(
+                f"kept (DeletionPolicy Retain, the scores and logs): {', '.join(map(str, present))}"
+                f"; {removal_hint(self.stack_name)}"
+            )
 
     # ------------------------------------------------------------------ shared
     def _describe(self, stack_id: str | None = None) -> dict[str, Any] | None:

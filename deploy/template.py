@@ -74,6 +74,19 @@ def parameter_values(template: Mapping[str, Any], given: Mapping[str, str]) -> d
     return values
 
 
+# ARNs built from physical ids (a Ref value) the way AWS defines them: (partition, region,
+# account, physical id) -> ARN.
+ARNS: dict[str, Callable[[str, str, str, str], str]] = {
+    "AWS::S3::Bucket": lambda p, r, a, name: f"arn:{p}:s3:::{name}",
+    "AWS::Lambda::Function": lambda p, r, a, name: f"arn:{p}:lambda:{r}:{a}:function:{name}",
+    "AWS::SQS::Queue": lambda p, r, a, url: f"arn:{p}:sqs:{r}:{a}:{url.rsplit('/', 1)[-1]}",
+    "AWS::Events::Rule": lambda p, r, a, name: f"arn:{p}:events:{r}:{a}:rule/{name}",
+    "AWS::DynamoDB::Table": lambda p, r, a, name: f"arn:{p}:dynamodb:{r}:{a}:table/{name}",
+    "AWS::Logs::LogGroup": lambda p, r, a, name: f"arn:{p}:logs:{r}:{a}:log-group:{name}:*",
+    "AWS::SNS::Topic": lambda p, r, a, arn: arn,
+    "AWS::IAM::Role": lambda p, r, a, name: f"arn:{p}:iam::{a}:role/{name}",
+}
+
 RefLookup = Callable[[str], str]
 AttLookup = Callable[[str, str], str]
 _SUB_VARIABLE = re.compile(r"\$\{([^}]*)\}")

@@ -21,6 +21,14 @@ class CorpusError(PipelineError):
     """The corpus is unusable as a whole (for example: nothing under the prefix)."""
 
 
+class EmptyCorpusError(CorpusError):
+    """No audio under the corpus prefix: on a new stack, nothing was uploaded yet."""
+
+    def __init__(self, message: str, *, bucket: str, prefix: str) -> None:
+        super().__init__(message)
+        self.bucket, self.prefix = bucket, prefix
+
+
 def error_code(exc: ClientError | BotoCoreError) -> str:
     """AWS's error code, or the botocore exception's class name for transport failures."""
     if isinstance(exc, ClientError):

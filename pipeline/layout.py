@@ -4,10 +4,13 @@
     reports/<run_id>/summary.json        the run's summary
     reports/<run_id>/report.html         the HTML report
     reports/<run_id>/<notebook>.ipynb    the executed notebook (uploaded by lifecycle/on-start.sh)
+    reports/<run_id>/run.log             the run's whole log (lifecycle/on-start.sh, every minute)
+    reports/<run_id>/heartbeat.json      rewritten every minute while the run lives (the starter
+                                         stops an instance over its limit without a live one)
     scores/<run_id>.csv                  the scores CSV, uploaded last: it triggers ingest
 
-The template's S3 notification filter (prefix ``scores/``, suffix ``.csv``) and IAM scopes
-spell the same prefixes; tests hold them equal to these.
+The template's S3 notification filter (prefix ``scores/``, suffix ``.csv``) and IAM scopes, and
+lifecycle/on-start.sh, spell the same prefixes and names; tests hold them equal to these.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ TRANSCRIPTS_PREFIX = "transcripts/"
 SUMMARY_NAME = "summary.json"
 REPORT_NAME = "report.html"
 NOTEBOOK_NAME = "transcribe_and_score.ipynb"
+RUN_LOG_NAME = "run.log"
+HEARTBEAT_NAME = "heartbeat.json"
 
 _SCORES_KEY = re.compile(rf"{re.escape(SCORES_PREFIX)}(?P<run_id>[^/]+){re.escape(SCORES_SUFFIX)}")
 

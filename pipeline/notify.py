@@ -13,9 +13,10 @@ and errors in the body are shown on one line and, like the scores CSV's cells, w
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 
-from pipeline.results_table import RunSummary
+from pipeline.results_table import RUN_NO_CORPUS, RunSummary
 from pipeline.scores_csv import ScoreRow, neutralize_formula
 
 MAX_SUBJECT = 99  # SNS: "less than 100 characters"
@@ -46,9 +47,12 @@ def subject(summary: RunSummary) -> str:
     """E.g. ``ASR monitor REGRESSION (2 of 12 files failed): corpus WER 12.34% (+2.10 pts), run
     2026-...``; the run id is left out when the rest needs the room (attributes carry it)."""
     text = f"ASR monitor {summary.status}"
-    if summary.failed:
-        text += f" ({summary.failed} of {summary.files} files failed)"
-    text += f": corpus WER {_percent(summary.corpus_wer)}"
+    if summary.status == RUN_NO_CORPUS:
+        text += ": upload audio to score"
+    else:
+        if summary.failed:
+            text += f" ({summary.failed} of {summary.files} files failed)"
+        text += f": corpus WER {_percent(summary.corpus_wer)}"
     if summary.delta_wer is not None:
         text += f" ({_points(summary.delta_wer)})"
     text = _ascii(text)
@@ -99,6 +103,17 @@ def _failure_lines(summary: RunSummary, failures: Sequence[ScoreRow]) -> list[st
     return lines
 
 
+def _note_lines(summary: RunSummary) -> list[str]:
+    """What the starter Lambda did since the previous run (an instance it stopped, a skipped
+    start): part of the message, since nobody reads the Lambda's log."""
+    if not summary.notes:
+        return []
+    lines = ["", "Since the previous run, the starter Lambda:"]
+    for note in summary.notes:
+        lines += textwrap.wrap(note, 100, initial_indent="  ", subsequent_indent="    ")
+    return lines
+
+
 def body(summary: RunSummary, worst: Sequence[ScoreRow], failures: Sequence[ScoreRow]) -> str:
     """The plain-text message: status, corpus WER with CI, change, worst files, failures.
 
@@ -106,6 +121,13 @@ def body(summary: RunSummary, worst: Sequence[ScoreRow], failures: Sequence[Scor
     (``summary.failed`` says how many there were).
     """
     lines = [f"ASR accuracy monitor, run {summary.run_id}: {summary.status}", ""]
+    notes = _note_lines(summary)
+    if summary.status == RUN_NO_CORPUS:  # nothing was scored: only what to do next
+        lines += [
+            *textwrap.wrap(summary.error, 100, break_long_words=False, break_on_hyphens=False)
+        ]
+        lines.append("")
+        return "\n".join([*lines, f"Scores       {summary.scores_uri}", *notes]) + "\n"
     if summary.error:
         lines.append(f"Why          {_one_line(summary.error, 1000)}")
     lines += _corpus_lines(summary)
@@ -119,6 +141,7 @@ def body(summary: RunSummary, worst: Sequence[ScoreRow], failures: Sequence[Scor
         lines += ["", *_worst_table(worst)]
     if summary.failed:
         lines += ["", *_failure_lines(summary, failures)]
+    lines += notes
     text = "\n".join(lines) + "\n"
     encoded = text.encode("utf-8")
     if len(encoded) > MAX_BODY_BYTES:

@@ -1,4 +1,4 @@
-"""The DynamoDB layout of the scores table, its batch writer, the two queries ingest needs, and
+"""The DynamoDB layout of the scores table, its batch writer, the queries ingest needs, and
 the claim that makes a run's message go out once.
 
 Keys answer the two questions users ask: ``pk = RUN#<run_id>`` holds every file of a run (plus
@@ -15,6 +15,10 @@ over and publishes. That keeps the message at-least-once, never lost; a duplicat
 only if a publisher outlives its lease between publishing and marking the message sent. Once
 sent, the marker names the object version (ETag) it reported, so a corrected CSV uploaded
 under the same key is reported again.
+
+The starter Lambda adds notes (``pk = gsi1pk = STARTER``, ``sk = gsi1sk = <time>-<kind>-<id>``,
+time-sorted like run ids): an instance it stopped, a scheduled start it skipped. Ingest puts
+the notes written since the previous run into the next run's message.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields
+from datetime import datetime, timezone
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -49,11 +54,13 @@ SUMMARY_SK = "SUMMARY"
 NOTIFICATION_SK = "NOTIFICATION"
 FILE_PREFIX = FILE_KEY_PREFIX  # the contract bounds file names by this key's size
 RUN_PREFIX = "RUN#"
+STARTER_PK = "STARTER"
 BATCH_SIZE = 25  # BatchWriteItem's limit
 
 RUN_OK = "OK"
 RUN_REGRESSION = "REGRESSION"
 RUN_FAILED = "FAILED"
+RUN_NO_CORPUS = "NO_CORPUS"  # nothing uploaded yet, on a stack that never scored a run
 
 # The notification marker's states: a live claim (someone is publishing), or sent.
 NOTIFICATION_CLAIMED = "claimed"
@@ -114,7 +121,7 @@ def _clean(attributes: Mapping[str, Any]) -> Item:
     """Drop None and empty strings (absent means "no value"); numbers become Decimal."""
     item: Item = {}
     for name, value in attributes.items():
-        if value is None or value == "":
+        if value is None or value == "" or value == ():
             continue
         item[name] = dynamodb_number(value) if isinstance(value, int | float) else value
     return item
@@ -154,7 +161,7 @@ class RunSummary:
     """What one run came to: the summary item's content and the notification's input."""
 
     run_id: str
-    status: str  # RUN_OK | RUN_REGRESSION | RUN_FAILED
+    status: str  # RUN_OK | RUN_REGRESSION | RUN_FAILED | RUN_NO_CORPUS
     scores_uri: str
     files: int = 0  # rows in the CSV
     failed: int = 0  # rows with status "failed"
@@ -169,6 +176,7 @@ class RunSummary:
     delta_wer: float | None = None
     regression_threshold: float | None = None
     error: str = ""  # why the run FAILED as a whole (unreadable CSV, nothing scored)
+    notes: tuple[str, ...] = ()  # the starter's notes since the previous run
 
     @property
     def scored(self) -> int:
@@ -209,6 +217,22 @@ def notification_item(
 def is_notification_sent(marker: Mapping[str, Any]) -> bool:
     """A marker that records a sent message (markers from before claims have no state)."""
     return marker.get("state", NOTIFICATION_SENT) == NOTIFICATION_SENT
+
+
+def starter_note_item(at: datetime, kind: str, text: str, instance: str) -> Item:
+    """A note of the starter Lambda, sorted by time among the notes (and against run ids)."""
+    sort_key = f"{at.astimezone(timezone.utc):%Y-%m-%dT%H-%M-%SZ}-{kind}-{secrets.token_hex(3)}"
+    return _clean(
+        {
+            "pk": STARTER_PK,
+            "sk": sort_key,
+            "gsi1pk": STARTER_PK,
+            "gsi1sk": sort_key,
+            "kind": kind,
+            "text": text,
+            "instance": instance,
+        }
+    )
 
 
 def _serialize(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -486,17 +510,25 @@ def mark_notification_sent(table_name: str, marker: Item, token: str, dynamodb_c
 def release_notification(table_name: str, run_id: str, token: str, dynamodb_client: Any) -> None:
     """Let our claim expire now (publishing failed), so the retry need not wait a lease.
 
-    Best effort: if this fails too, the claim simply expires when its lease ends.
+    A conditional PutItem of the same claim with an expiry in the past: the role already may
+    PutItem, so releasing needs no UpdateItem grant. Best effort: if this fails too, the claim
+    simply expires when its lease ends.
     """
+    expired = {
+        "pk": run_pk(run_id),
+        "sk": NOTIFICATION_SK,
+        "run_id": run_id,
+        "state": NOTIFICATION_CLAIMED,
+        "claim_token": token,
+        "claim_expires": 0,
+    }
     try:
-        dynamodb_client.update_item(
+        dynamodb_client.put_item(
             TableName=table_name,
-            Key={"pk": {"S": run_pk(run_id)}, "sk": {"S": NOTIFICATION_SK}},
-            UpdateExpression="SET claim_expires = :zero",
+            Item=_serialize(expired),
             ConditionExpression="claim_token = :token AND #state = :claimed",
             ExpressionAttributeNames=_STATE_NAMES,
             ExpressionAttributeValues={
-                ":zero": {"N": "0"},
                 ":token": {"S": token},
                 ":claimed": {"S": NOTIFICATION_CLAIMED},
             },
@@ -508,3 +540,34 @@ def release_notification(table_name: str, run_id: str, token: str, dynamodb_clie
                 run_id,
                 error_code(exc),
             )
+
+
+def latest_run_before(table_name: str, run_id: str, dynamodb_client: Any) -> str | None:
+    """The newest run before ``run_id`` with a summary, whatever its status."""
+    response = dynamodb_client.query(
+        TableName=table_name,
+        IndexName=HISTORY_INDEX,
+        KeyConditionExpression="gsi1pk = :corpus AND gsi1sk < :run",
+        ExpressionAttributeValues={":corpus": {"S": CORPUS_PK}, ":run": {"S": run_id}},
+        ScanIndexForward=False,
+        Limit=1,
+    )
+    items = response.get("Items", [])
+    return items[0]["gsi1sk"]["S"] if items else None
+
+
+def starter_notes(table_name: str, after: str, until: str, dynamodb_client: Any) -> list[str]:
+    """The texts of the starter's notes written after run ``after`` ("" for all) and before
+    run ``until``, oldest first."""
+    values = {":starter": {"S": STARTER_PK}, ":until": {"S": until}}
+    if after:  # DynamoDB refuses an empty key value
+        values[":after"] = {"S": after}
+    notes = query_items(
+        dynamodb_client,
+        TableName=table_name,
+        IndexName=HISTORY_INDEX,
+        KeyConditionExpression="gsi1pk = :starter AND "
+        + ("gsi1sk BETWEEN :after AND :until" if after else "gsi1sk <= :until"),
+        ExpressionAttributeValues=values,
+    )
+    return [str(note["text"]) for note in notes if note["gsi1sk"] != after]

@@ -70,6 +70,11 @@ COLUMNS = (
     "language_code",
 )
 STATUS_OK = "ok"
+# A failed row written because the run itself stopped (pipeline.failed_run), not because of its
+# file: ingest reports such a run FAILED whatever it scored before it stopped.
+RUN_FAILURE_PREFIX = "run failed: "
+# The file of the one row a run writes when it cannot list its corpus: a run, not a file.
+RUN_ROW_FILE = "(run)"
 STATUS_FAILED = "failed"
 STATUSES = (STATUS_OK, STATUS_FAILED)
 

@@ -308,13 +308,15 @@ def deploy_outputs(
 
 
 def twin_config(options: E2EOptions, sandbox: Path) -> TwinConfig:
-    """The twin for e2e: the instance's python is this venv's, with the speech engine chosen."""
+    """The twin for e2e: the instance's python is this venv's, which already has what the
+    notebook needs (so the run builds no environment), with the speech engine chosen."""
     return TwinConfig(
         lambda_retry_delays=options.lambda_retry_delays,
         sagemaker=NotebookHostConfig(
             sandbox_root=sandbox,
             extra_env={
                 "ASR_PYTHON": sys.executable,
+                "ASR_NOTEBOOK_PYTHON": sys.executable,
                 "ASR_ENGINE_LABEL": f"twin:{options.engine}",
                 "ASR_POLL_INTERVAL": "1",
                 "HF_HUB_OFFLINE": "1",

@@ -24,11 +24,12 @@ import logging
 import re
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from moto.core.responses import ActionAuthenticatorMixin
+from moto.dynamodb.models import dynamodb_backends
 from moto.iam.access_control import PermissionResult
 from moto.iam.models import iam_backends
 from moto.s3.models import FakeBucket, s3_backends
@@ -37,6 +38,7 @@ from moto.sts.models import sts_backends
 
 from emulation.core.patching import Patches
 from emulation.iam.actions import ALWAYS_ALLOWED, Authorization, Call, Unmapped, authorization
+from emulation.iam.context import service_context
 from emulation.iam.credentials import Caller, Session, assume_for_service
 from emulation.iam.messages import denial_error, denial_message
 from emulation.iam.policy import Policy, Request, UnsupportedPolicy, evaluate, parse_policy
@@ -147,6 +149,9 @@ class IamEnforcement:
                 partition=caller.partition,
                 context=BASE_CONTEXT,
             )
+            context = service_context(call.prefix, call.operation, call.params, self._hash_key)
+            if context:
+                call = replace(call, context={**BASE_CONTEXT, **context})
         if f"{call.prefix}:{call.operation}" in ALWAYS_ALLOWED:
             return
         service = "s3" if s3_target is not None else response.service_name
@@ -162,6 +167,17 @@ class IamEnforcement:
             denial = self._missing_object(caller, s3_target)
         if denial is not None:
             raise denial_error(service, denial.message)
+
+    def _hash_key(self, table: str, index: str | None) -> str | None:
+        """The partition key attribute of a table in the twin (or of one of its indexes)."""
+        for regions in dict.values(dynamodb_backends):
+            for backend in dict.values(regions):
+                found = backend.tables.get(table)
+                if found is None:
+                    continue
+                schema = found.get_index(index).schema if index else found.schema
+                return next((k["AttributeName"] for k in schema if k["KeyType"] == "HASH"), None)
+        return None
 
     def _caller(self, access_key_id: str) -> Caller | None:
         """The assumed-role session this key belongs to, or None (unrestricted)."""

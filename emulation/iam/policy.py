@@ -27,14 +27,20 @@ from typing import Any
 
 from emulation.core.errors import EmulationError
 
-# Keys the twin can put in a request context (lowercase, as AWS compares key names).
+# Keys the twin can put in a request context (lowercase, as AWS compares key names); the
+# service-specific ones come from ``iam.context``.
 SUPPORTED_KEYS = (
     "aws:securetransport",
     "aws:sourcearn",
     "aws:sourceaccount",
     "aws:sourceowner",
     "s3:prefix",
+    "transcribe:outputbucketname",
+    "transcribe:outputkey",
+    "dynamodb:leadingkeys",
 )
+# Set qualifiers for multivalued keys (IAM User Guide, "Multivalued context keys").
+_QUALIFIERS = ("forallvalues", "foranyvalue")
 # Operator -> (how values compare, negated).
 _OPERATORS: dict[str, tuple[str, bool]] = {
     "stringequals": ("equals", False),
@@ -85,7 +91,8 @@ class Request:
     principal: Principal
     action: str  # "s3:GetObject"
     resource: str  # an ARN, or "*" for actions without a resource type
-    context: Mapping[str, str] = field(default_factory=dict)  # lowercase key -> value
+    # lowercase key -> value; a tuple for a multivalued key (dynamodb:LeadingKeys)
+    context: Mapping[str, str | tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -109,6 +116,7 @@ class _Condition:
     values: tuple[str, ...]
     if_exists: bool
     unsupported: str | None = None  # why the twin cannot evaluate it (raised when it matters)
+    qualifier: str | None = None  # "forallvalues" | "foranyvalue" (multivalued keys)
 
 
 @dataclass(frozen=True)
@@ -205,24 +213,39 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _condition_holds(condition: _Condition, context: Mapping[str, str], source: str) -> bool:
+def _value_holds(compare: str, present: str, values: tuple[str, ...]) -> bool:
+    if compare == "equals":
+        return present in values
+    if compare == "like":
+        return any(_glob(v).fullmatch(present) for v in values)
+    if compare == "arn":
+        return any(_arn_matches(_arn_pattern(v), present) for v in values)
+    return present.lower() in {v.lower() for v in values}  # iequals, bool
+
+
+def _condition_holds(
+    condition: _Condition, context: Mapping[str, str | tuple[str, ...]], source: str
+) -> bool:
+    """One condition, as the IAM User Guide's "Condition operators" and "Multivalued context
+    keys" define it: ForAllValues holds when every request value matches (so also for none),
+    ForAnyValue when at least one does; a single-valued operator on a multivalued key is
+    refused by name rather than guessed."""
     if condition.unsupported:
         raise UnsupportedPolicy(condition.unsupported)
     compare, negated = _OPERATORS[condition.operator]
     present = context.get(condition.key)
+    if condition.qualifier is not None:
+        found = () if present is None else (present,) if isinstance(present, str) else present
+        holds = [_value_holds(compare, value, condition.values) != negated for value in found]
+        return all(holds) if condition.qualifier == "forallvalues" else any(holds)
     if present is None:
         return condition.if_exists or negated
-    if compare == "equals":
-        hit = present in condition.values
-    elif compare == "iequals":
-        hit = present.lower() in {v.lower() for v in condition.values}
-    elif compare == "like":
-        hit = any(_glob(v).fullmatch(present) for v in condition.values)
-    elif compare == "arn":
-        hit = any(_arn_matches(_arn_pattern(v), present) for v in condition.values)
-    else:  # bool
-        hit = present.lower() in {v.lower() for v in condition.values}
-    return hit != negated
+    if not isinstance(present, str):
+        raise UnsupportedPolicy(
+            f"{source}: {condition.key} is multivalued: AWS evaluates it with ForAllValues or "
+            f"ForAnyValue, not {condition.operator} alone"
+        )
+    return _value_holds(compare, present, condition.values) != negated
 
 
 def _conditions(block: Any, source: str) -> tuple[_Condition, ...]:
@@ -232,14 +255,16 @@ def _conditions(block: Any, source: str) -> tuple[_Condition, ...]:
         raise PolicyError(f"{source}: Condition must be an object")
     found = []
     for operator, clauses in block.items():
-        name = operator.lower()
+        qualifier, _, name = operator.lower().rpartition(":")
         if_exists = name.endswith("ifexists")
         base = name.removesuffix("ifexists")
         if not isinstance(clauses, dict):
             raise PolicyError(f"{source}: condition {operator} must be an object")
         for key, values in clauses.items():
             unsupported = None
-            if base not in _OPERATORS:
+            if qualifier and qualifier not in _QUALIFIERS:
+                unsupported = f"{source}: condition qualifier {operator.split(':')[0]}"
+            elif base not in _OPERATORS:
                 unsupported = (
                     f"{source}: condition operator {operator} (the twin evaluates "
                     f"{', '.join(sorted(_OPERATORS))}, each also ...IfExists)"
@@ -250,7 +275,11 @@ def _conditions(block: Any, source: str) -> tuple[_Condition, ...]:
                     f"{', '.join(SUPPORTED_KEYS)})"
                 )
             values_text = tuple(_text(v) for v in _as_list(values))
-            found.append(_Condition(base, key.lower(), values_text, if_exists, unsupported))
+            found.append(
+                _Condition(
+                    base, key.lower(), values_text, if_exists, unsupported, qualifier or None
+                )
+            )
     return tuple(found)
 
 

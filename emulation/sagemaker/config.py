@@ -30,6 +30,9 @@ class NotebookHostConfig:
     hook_limit_seconds   AWS kills a lifecycle hook (the script itself) after 5 minutes.
     max_run_seconds      the watchdog stops an instance running longer than this (None: never).
     pending_seconds      time in Pending before the OnStart hook starts (provisioning).
+    boot_seconds         time still in Pending after the OnStart hook exits 0 (AWS starts
+                         Jupyter then): what the hook backgrounded already runs, and a
+                         StopNotebookInstance it makes is refused until InService.
     stopping_seconds     time in Stopping before the instance's processes are ended. It lets a
                          StopNotebookInstance call made by the instance itself return first
                          (`aws` exits about 0.15 s after the call; AWS takes a minute or more).
@@ -52,6 +55,7 @@ class NotebookHostConfig:
     hook_limit_seconds: float = AWS_HOOK_LIMIT_SECONDS
     max_run_seconds: float | None = 2 * 3600.0
     pending_seconds: float = 0.2
+    boot_seconds: float = 0.0
     stopping_seconds: float = 1.0
     updating_seconds: float = 0.2
     stop_grace_seconds: float = 5.0

@@ -1,14 +1,18 @@
 """What moto's SageMaker lacks, written against its state models (and two missing handlers).
 
 moto 5.2.5 has no UpdateNotebookInstance and no ListNotebookInstanceLifecycleConfigs (both end
-in NotImplementedError), never reports FailureReason, and accepts hooks of any length. The
+in NotImplementedError), never reports FailureReason, accepts hooks of any length, and drops
+CreateNotebookInstance's PlatformIdentifier and InstanceMetadataServiceConfiguration. The
 handlers added here only parse parameters and call the backend, like moto's own.
 """
 
 from __future__ import annotations
 
+import re
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
+import botocore.session
 from moto.core.responses import ActionResult, EmptyResult
 from moto.sagemaker.exceptions import ValidationError
 from moto.sagemaker.models import FakeSageMakerNotebookInstanceLifecycleConfig
@@ -23,6 +27,10 @@ if TYPE_CHECKING:
     from moto.sagemaker.responses import SageMakerResponse
 
 HOOK_MAX_CHARS = 16384
+# What DescribeNotebookInstance reports when CreateNotebookInstance did not say (botocore's
+# model: "The default value is notebook-al2023-v1"; the minimum IMDS version "defaults to IMDSv1").
+DEFAULT_PLATFORM = "notebook-al2023-v1"
+DEFAULT_IMDS = {"MinimumInstanceMetadataServiceVersion": "1"}
 PAGINATION_MODEL = {
     "list_notebook_instance_lifecycle_configs": {
         "input_token": "next_token",
@@ -145,13 +153,20 @@ def apply_update(
 def with_failure_reason(
     to_dict: Callable[[FakeSagemakerNotebookInstance], dict[str, Any]],
 ) -> Callable[[FakeSagemakerNotebookInstance], dict[str, Any]]:
-    """DescribeNotebookInstance reports FailureReason while an instance is Failed."""
+    """DescribeNotebookInstance reports FailureReason while an instance is Failed, and the
+    platform and IMDS settings (moto reports neither)."""
 
     def described(instance: FakeSagemakerNotebookInstance) -> dict[str, Any]:
         description = to_dict(instance)
         reason = getattr(instance, "failure_reason", None)
         if reason:
             description["FailureReason"] = reason
+        description["PlatformIdentifier"] = getattr(
+            instance, "platform_identifier", DEFAULT_PLATFORM
+        )
+        description["InstanceMetadataServiceConfiguration"] = getattr(
+            instance, "instance_metadata_service_configuration", DEFAULT_IMDS
+        )
         return description
 
     return described
@@ -182,3 +197,48 @@ def lifecycle_config_arn(backend: SageMakerModelBackend, name: str) -> str:
     return FakeSageMakerNotebookInstanceLifecycleConfig.arn_formatter(
         name, backend.account_id, backend.region_name
     )
+
+
+@cache
+def _pattern(shape: str) -> str:
+    """A string shape's pattern in botocore's SageMaker model (the values AWS accepts)."""
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    return str(model.shape_for(shape).metadata["pattern"])
+
+
+def _check_pattern(value: str, shape: str, location: str) -> None:
+    pattern = _pattern(shape)
+    if not re.fullmatch(pattern, value):
+        raise ValidationError(
+            f"1 validation error detected: Value '{value}' at '{location}' failed to satisfy "
+            f"constraint: Member must satisfy regular expression pattern: {pattern}"
+        )
+
+
+def with_platform_settings(
+    create: Callable[[SageMakerResponse], ActionResult],
+) -> Callable[[SageMakerResponse], ActionResult]:
+    """CreateNotebookInstance keeps the platform and the IMDS setting moto drops (checked
+    against the model's patterns first), so DescribeNotebookInstance reports them."""
+
+    def create_with_settings(self: SageMakerResponse) -> ActionResult:
+        platform = self._get_param("PlatformIdentifier") or DEFAULT_PLATFORM
+        imds = self._get_param("InstanceMetadataServiceConfiguration") or DEFAULT_IMDS
+        _check_pattern(platform, "PlatformIdentifier", "platformIdentifier")
+        version = str(imds.get("MinimumInstanceMetadataServiceVersion", ""))
+        _check_pattern(
+            version,
+            "MinimumInstanceMetadataServiceVersion",
+            "instanceMetadataServiceConfiguration.minimumInstanceMetadataServiceVersion",
+        )
+        result = create(self)
+        instance = self.sagemaker_backend.get_notebook_instance(
+            self._get_param("NotebookInstanceName")
+        )
+        instance.platform_identifier = platform
+        instance.instance_metadata_service_configuration = {
+            "MinimumInstanceMetadataServiceVersion": version
+        }
+        return result
+
+    return create_with_settings

@@ -66,6 +66,7 @@ from emulation.sagemaker.moto_additions import (
     update_notebook_instance_handler,
     with_failure_reason,
     with_hook_length_check,
+    with_platform_settings,
 )
 from emulation.sagemaker.processes import POLL_SECONDS, ProcessGroup
 
@@ -182,6 +183,11 @@ class NotebookHost:
             classmethod(delete_from_cloudformation_json),
         )
         patch(SageMakerResponse, "update_notebook_instance", update_notebook_instance_handler)
+        patch(
+            SageMakerResponse,
+            "create_notebook_instance",
+            with_platform_settings(SageMakerResponse.create_notebook_instance),
+        )
         patch(
             SageMakerResponse,
             "list_notebook_instance_lifecycle_configs",
@@ -350,7 +356,7 @@ class NotebookHost:
         elif exit_code != 0:
             reason = messages.hook_failed(config_arn, instance.arn, exit_code, output)
             self._fail(instance, run, reason)
-        else:
+        elif not run.ended.wait(self.config.boot_seconds):
             self._enter_service(instance, run, "OnStart hook exited 0")
 
     def _enter_service(

@@ -1,7 +1,8 @@
 """Media bytes -> 16 kHz mono float32, with the checks Amazon Transcribe makes before transcribing.
 
 PyAV (FFmpeg, shipped in its wheel) opens every container Transcribe accepts, so one path serves
-wav, flac, mp3, ogg, webm and mp4. Problems become `JobFailure`s with Transcribe's FailureReason.
+wav, flac, mp3, ogg, webm, mp4, amr and m4a. Problems become `JobFailure`s with Transcribe's
+FailureReason.
 """
 
 from __future__ import annotations

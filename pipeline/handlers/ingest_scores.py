@@ -50,12 +50,14 @@ from botocore.exceptions import ClientError
 from pipeline import notify
 from pipeline.aws import Clients
 from pipeline.dynamodb_limits import NumberNotStorable, dynamodb_number
+from pipeline.empty_corpus import instructions, no_corpus_row
 from pipeline.errors import ConfigurationError, error_code
 from pipeline.handlers import configure_logging
 from pipeline.layout import run_id_of_scores_key
 from pipeline.results_table import (
     BATCH_SIZE,
     RUN_FAILED,
+    RUN_NO_CORPUS,
     RUN_OK,
     RUN_REGRESSION,
     ClaimPolicy,
@@ -64,16 +66,20 @@ from pipeline.results_table import (
     RunSummary,
     claim_notification,
     file_item,
+    latest_run_before,
     mark_notification_sent,
     notification_item,
     previous_summary,
     put_item,
     release_notification,
+    starter_notes,
     summary_item,
     write_items,
 )
 from pipeline.run_id import is_run_id
 from pipeline.scores_csv import (
+    RUN_FAILURE_PREFIX,
+    RUN_ROW_FILE,
     STATUS_OK,
     ScoreRow,
     ScoresCsvError,
@@ -208,6 +214,8 @@ class _Tally:
         self.lines: dict[str, int] = {}
         self.failed = 0
         self.failures: list[ScoreRow] = []
+        self.run_failure: str | None = None  # why the run stopped, when it did not complete
+        self.run_rows = 0  # rows about the run, not a file (it could not list its corpus)
         self.batches = _BatchDigests()
         self._heap: list[_Ranked] = []
 
@@ -227,6 +235,9 @@ class _Tally:
         self.batches.add(row)
         if row.status != STATUS_OK:
             self.failed += 1
+            if self.run_failure is None and row.error.startswith(RUN_FAILURE_PREFIX):
+                self.run_failure = row.error.removeprefix(RUN_FAILURE_PREFIX)
+            self.run_rows += row.file == RUN_ROW_FILE
             if len(self.failures) < MAX_LISTED_FAILURES:
                 self.failures.append(row)
             return
@@ -416,15 +427,36 @@ def _summarize(
 ) -> RunSummary:
     corpus = corpus_wer(tally.counts)
     previous = previous_summary(config.table, run_id, clients("dynamodb"))
+    since = latest_run_before(config.table, run_id, clients("dynamodb")) or ""
+    notes = tuple(starter_notes(config.table, since, run_id, clients("dynamodb")))
     previous_id = None if previous is None else str(previous["run_id"])
     previous_wer = None if previous is None else float(previous["corpus_wer"])
     delta = None
-    if corpus.wer is None:
+    empty = no_corpus_row(tally.failures) if tally.files == 1 else None
+    if empty is not None:
+        # NO_CORPUS while no run ever had a corpus WER (a new stack); afterwards it is FAILED.
+        status = RUN_NO_CORPUS if previous is None else RUN_FAILED
+        error = instructions(empty.error)
+        if previous is not None:
+            error = f"the corpus is empty (run {previous_id} scored it): {error}"
+    elif tally.run_failure is not None and tally.counts:
+        # The run stopped part-way: the files it scored are stored, but a partial corpus is
+        # neither an OK run nor a baseline for the next one.
+        status = RUN_FAILED
+        error = (
+            f"the run did not complete ({tally.run_failure}); {len(tally.counts)} of "
+            f"{tally.files} files were scored before it stopped, and their scores are stored"
+        )
+        corpus = corpus_wer([])
+    elif corpus.wer is None:
         status = RUN_FAILED
         if tally.files == 0:
             error = "the scores CSV has no rows"
         elif not tally.counts:
             error = f"no file was scored: all {tally.files} failed"
+            reasons = {row.error for row in tally.failures}
+            if len(tally.failures) == tally.failed and len(reasons) == 1:
+                error += f": {reasons.pop()}"  # one cause (the run failed): say it in full
         else:
             error = "the scored files have no reference words"
     else:
@@ -436,8 +468,8 @@ def _summarize(
         run_id=run_id,
         status=status,
         scores_uri=uri,
-        files=tally.files,
-        failed=tally.failed,
+        files=tally.files - tally.run_rows,
+        failed=tally.failed - tally.run_rows,
         corpus_wer=corpus.wer,
         ci_low=corpus.ci_low,
         ci_high=corpus.ci_high,
@@ -449,6 +481,7 @@ def _summarize(
         delta_wer=delta,
         regression_threshold=config.regression_threshold,
         error=error,
+        notes=notes,
     )
 
 

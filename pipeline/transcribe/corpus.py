@@ -10,12 +10,13 @@ import posixpath
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from pipeline.errors import CorpusError
+from pipeline.errors import EmptyCorpusError
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
 
-# Extension (lower case, no dot) -> Transcribe MediaFormat. The corpus contract names these six.
+# Extension (lower case, no dot) -> Transcribe MediaFormat: every value batch jobs accept
+# (botocore's Transcribe model, MediaFormat: mp3, mp4, wav, flac, ogg, amr, webm, m4a).
 AUDIO_FORMATS: dict[str, str] = {
     "wav": "wav",
     "flac": "flac",
@@ -23,6 +24,8 @@ AUDIO_FORMATS: dict[str, str] = {
     "ogg": "ogg",
     "webm": "webm",
     "mp4": "mp4",
+    "amr": "amr",
+    "m4a": "m4a",
 }
 REFERENCE_EXTENSION = "txt"
 
@@ -83,14 +86,16 @@ def discover_corpus(s3: BaseClient, bucket: str, prefix: str) -> Corpus:
     """List ``s3://bucket/prefix/`` and pair audio with references.
 
     Two audio files with one stem (``a.wav``, ``a.mp3``) both pair with ``a.txt``. Raises
-    CorpusError when nothing (or no audio at all) lies under the prefix, since a run over an
-    empty corpus would otherwise report a meaningless "OK".
+    EmptyCorpusError (a CorpusError) when nothing (or no audio at all) lies under the prefix,
+    since a run over an empty corpus would otherwise report a meaningless "OK".
     """
     folder = normalize_prefix(prefix)
     keys = list_keys(s3, bucket, folder)
     if not keys:
-        raise CorpusError(
-            f"no objects under s3://{bucket}/{folder} (bucket {bucket!r}, prefix {prefix!r})"
+        raise EmptyCorpusError(
+            f"no objects under s3://{bucket}/{folder} (bucket {bucket!r}, prefix {prefix!r})",
+            bucket=bucket,
+            prefix=folder,
         )
 
     audio: list[tuple[str, str, str]] = []  # (file, stem, ext)
@@ -110,9 +115,11 @@ def discover_corpus(s3: BaseClient, bucket: str, prefix: str) -> Corpus:
             ignored.append(file)
 
     if not audio:
-        raise CorpusError(
+        raise EmptyCorpusError(
             f"no audio ({', '.join(AUDIO_FORMATS)}) under s3://{bucket}/{folder}: "
-            f"{len(references)} references and {len(ignored)} other files only"
+            f"{len(references)} references and {len(ignored)} other files only",
+            bucket=bucket,
+            prefix=folder,
         )
 
     items = [

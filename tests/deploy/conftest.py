@@ -1,7 +1,7 @@
 """Fixtures for the deploy tests: a twin with the CloudFormation part, and a project to package.
 
-The project is a temporary copy of ``pipeline/`` and ``pyproject.toml`` with placeholder
-on-start script and notebook, so these tests do not depend on the real ones.
+The project is a temporary copy of ``pipeline/``, ``pyproject.toml`` and the instance's lock,
+with placeholder on-start script and notebook, so these tests do not depend on the real ones.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from deploy.package import PROJECT_ROOT
+from deploy.package import INSTANCE_LOCK, PROJECT_ROOT
 from deploy.progress import PlainReporter
 from deploy.stack import deploy_stack
 from emulation.cloudformation.stacks import CloudFormationPart
@@ -63,6 +63,8 @@ def make_project(root: Path) -> Path:
         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
     )
     shutil.copy(PROJECT_ROOT / "pyproject.toml", root / "pyproject.toml")
+    (root / "requirements").mkdir()
+    shutil.copy(PROJECT_ROOT / INSTANCE_LOCK, root / INSTANCE_LOCK)
     (root / "lifecycle").mkdir()
     (root / "lifecycle" / "on-start.sh").write_bytes(PLACEHOLDER_ON_START)
     (root / "notebooks").mkdir()
@@ -101,6 +103,12 @@ Deploy = Callable[..., tuple[dict[str, str], Captured]]
 def captured() -> Captured:
     """A reporter whose output the test can read (``.text``)."""
     return Captured()
+
+
+@pytest.fixture
+def reporters() -> type[Captured]:
+    """Makes reporters whose output the test can read, one per command it runs."""
+    return Captured
 
 
 @pytest.fixture

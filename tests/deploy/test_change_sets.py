@@ -70,7 +70,14 @@ def test_create_reaches_create_complete_with_every_output(
         "WORST_FILES": "10",
     }
     starter = lam.get_function_configuration(FunctionName="t1-start-notebook")
-    assert starter["Environment"]["Variables"] == {"NOTEBOOK_INSTANCE_NAME": "t1-notebook"}
+    assert starter["Environment"]["Variables"] == {
+        "NOTEBOOK_INSTANCE_NAME": "t1-notebook",
+        "RESULTS_BUCKET": "t1-results-123456789012-us-east-1",
+        "SCORES_TABLE": "t1-scores",
+        "MAX_RUN_MINUTES": "120",
+        "HEARTBEAT_MAX_AGE_SECONDS": "300",
+        "STOPPED_WAIT_SECONDS": "240",
+    }
     # The instance artifacts are where ASR_ARTIFACTS points.
     bucket, prefix = outputs["ArtifactsUri"].removeprefix("s3://").split("/", 1)
     on_start = fresh_twin.client("s3").get_object(

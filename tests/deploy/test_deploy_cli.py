@@ -86,6 +86,42 @@ def test_up_dry_run_and_down(twin_env: Twin, project: Path, captured: Any) -> No
     assert "stack cli deleted" in captured.text
 
 
+def test_down_keeps_the_scores_and_logs_and_says_how_to_remove_them(
+    twin_env: Twin, project: Path, captured: Any
+) -> None:
+    """DeletionPolicy Retain on the scores table and log groups (CloudFormation keeps them on
+    stack deletion); a create under the same name is refused at once, naming them, instead of
+    failing on "already exists" in CloudFormation."""
+    argv = ["up", "--stack", "kept", "--project-root", str(project)]
+    assert main(argv, captured) == 0
+    dynamodb, logs = twin_env.client("dynamodb"), twin_env.client("logs")
+    dynamodb.put_item(TableName="kept-scores", Item={"pk": {"S": "RUN#x"}, "sk": {"S": "SUMMARY"}})
+
+    assert main(["down", "--stack", "kept"], captured) == 0
+    assert "kept (DeletionPolicy Retain" in captured.text
+    assert "DynamoDB table kept-scores" in captured.text
+    assert "--delete-retained" in captured.text
+    assert dynamodb.scan(TableName="kept-scores")["Count"] == 1
+    groups = logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/kept-")["logGroups"]
+    assert {g["logGroupName"] for g in groups} == {
+        "/aws/lambda/kept-start-notebook",
+        "/aws/lambda/kept-ingest-scores",
+    }
+
+    assert main(argv, captured) == 1
+    assert "DynamoDB table kept-scores" in captured.err.getvalue()
+    assert (
+        "already exist(s), kept when an earlier stack kept was deleted" in captured.err.getvalue()
+    )
+
+    assert main(["down", "--stack", "kept", "--delete-retained"], captured) == 0
+    assert "deleted DynamoDB table kept-scores" in captured.text
+    assert "kept-scores" not in dynamodb.list_tables()["TableNames"]
+    assert logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/kept-")["logGroups"] == []
+    assert main(argv, captured) == 0
+    assert main(["down", "--stack", "kept", "--delete-retained"], captured) == 0
+
+
 def test_rich_output_on_a_terminal_shows_tables_events_and_errors() -> None:
     from rich.console import Console
 

@@ -12,6 +12,7 @@ import pytest
 
 from deploy.errors import PackagingError
 from deploy.package import (
+    INSTANCE_LOCK,
     NOTEBOOK,
     ON_START,
     build_bundle,
@@ -98,12 +99,23 @@ def test_bundle_is_laid_out_as_the_on_start_script_expects(fresh_project: Path) 
     }
 
 
-def test_notebook_requirements_are_the_pinned_notebook_extra(fresh_project: Path) -> None:
-    lines = notebook_requirements(fresh_project).decode().splitlines()
-    pins = [line for line in lines if not line.startswith("#")]
+def test_notebook_requirements_are_the_instance_lock_not_the_dev_pins(
+    fresh_project: Path,
+) -> None:
+    shipped = notebook_requirements(fresh_project)
+    assert shipped == (fresh_project / INSTANCE_LOCK).read_bytes()
+    pins = [line for line in shipped.decode().splitlines() if not line.startswith("#")]
     assert "papermill==2.7.0" in pins
     assert "jiwer==4.0.0" in pins
     assert all("==" in pin for pin in pins)
+    # ipykernel 7 needs Python 3.11; the instance runs 3.10.
+    assert [pin for pin in pins if pin.startswith("ipykernel==")] == ["ipykernel==6.31.0"]
+
+
+def test_a_missing_instance_lock_is_named(fresh_project: Path) -> None:
+    (fresh_project / INSTANCE_LOCK).unlink()
+    with pytest.raises(PackagingError, match=r"instance\.txt: missing"):
+        build_bundle(fresh_project)
 
 
 def test_crlf_on_start_script_is_refused_with_its_line() -> None:

@@ -310,9 +310,12 @@ def test_repaired_inline_policies_are_json_documents(twin: Twin, stacks: list[Re
     assert statements["StopSelf"]["Resource"] == (
         f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:notebook-instance/{FIXED}-notebook"
     )
-    assert statements["TranscribeJobs"]["Resource"] == (
+    assert statements["ReadTranscriptionJobs"]["Resource"] == (
         f"arn:aws:transcribe:us-east-1:{ACCOUNT}:transcription-job/*"
     )
+    assert statements["StartTranscriptionJobs"]["Condition"]["StringEquals"] == {
+        "transcribe:OutputBucketName": f"{FIXED}-results-{ACCOUNT}-us-east-1"
+    }
 
 
 # ------------------------------------------------------------------ SageMaker

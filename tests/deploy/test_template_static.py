@@ -14,7 +14,8 @@ import pytest
 
 from deploy.template import TEMPLATE_PATH, Resolver, load_template
 from emulation.iam.actions import resource_types
-from pipeline.results_table import table_definition
+from pipeline.layout import REPORTS_PREFIX
+from pipeline.results_table import STARTER_PK, table_definition
 
 TEMPLATE = load_template()
 RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
@@ -146,6 +147,10 @@ def test_roles_allow_only_named_actions_on_named_resources(role: str) -> None:
                     role,
                     statement,
                 )
+                # and bound by its condition keys to this stack's results bucket instead.
+                assert statement["Condition"]["StringEquals"] == {
+                    "transcribe:OutputBucketName": {"Ref": "ResultsBucket"}
+                }
                 continue
             if isinstance(resource, dict) and "Fn::Sub" in resource:
                 arn = resource["Fn::Sub"]
@@ -157,7 +162,7 @@ def test_roles_allow_only_named_actions_on_named_resources(role: str) -> None:
                         assert ":${AWS::Region}:${AWS::AccountId}:" in arn, arn
                 if arn.endswith("/*") and ":transcribe:" in arn:
                     # The one documented wildcard: job names are chosen per run.
-                    assert statement["Sid"] == "TranscribeJobs"
+                    assert statement["Sid"] == "ReadTranscriptionJobs"
 
 
 def actions_of(role: str) -> set[str]:
@@ -168,6 +173,9 @@ def test_each_role_has_exactly_the_actions_its_code_uses() -> None:
     assert actions_of("StartNotebookRole") == {
         "sagemaker:DescribeNotebookInstance",
         "sagemaker:StartNotebookInstance",
+        "sagemaker:StopNotebookInstance",
+        "s3:ListBucket",
+        "dynamodb:PutItem",
         "logs:CreateLogStream",
         "logs:PutLogEvents",
         "sqs:SendMessage",
@@ -178,7 +186,6 @@ def test_each_role_has_exactly_the_actions_its_code_uses() -> None:
         "dynamodb:BatchWriteItem",
         "dynamodb:PutItem",
         "dynamodb:GetItem",
-        "dynamodb:UpdateItem",
         "dynamodb:Query",
         "sns:Publish",
         "logs:CreateLogStream",
@@ -213,6 +220,20 @@ def test_sagemaker_grants_name_this_stacks_instance_only() -> None:
     )
 
 
+def test_starter_lists_only_reports_and_writes_only_its_notes() -> None:
+    statements = {s["Sid"]: s for s in role_statements()["StartNotebookRole"]}
+    assert statements["ListHeartbeats"]["Condition"] == {
+        "StringEquals": {"s3:prefix": REPORTS_PREFIX}
+    }
+    assert statements["WriteNotes"]["Condition"] == {
+        "ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [STARTER_PK]}
+    }
+    env = props("StartNotebookFunction")["Environment"]["Variables"]
+    assert env["MAX_RUN_MINUTES"] == {"Fn::Sub": "${NotebookMaxRunMinutes}"}
+    # The bounded wait for Stopped fits in the function's time.
+    assert int(env["STOPPED_WAIT_SECONDS"]) + 30 < props("StartNotebookFunction")["Timeout"]
+
+
 def test_ingest_reads_only_scores_and_writes_only_its_table() -> None:
     statements = {s["Sid"]: s for s in role_statements()["IngestScoresRole"]}
     assert statements["ReadScoresCsv"]["Resource"]["Fn::Sub"].endswith(
@@ -223,10 +244,10 @@ def test_ingest_reads_only_scores_and_writes_only_its_table() -> None:
     assert listing["Resource"]["Fn::Sub"].endswith(
         "${AWS::StackName}-results-${AWS::AccountId}-${AWS::Region}"
     )
-    assert statements["WriteScores"]["Resource"] == [
-        {"Fn::GetAtt": ["ScoresTable", "Arn"]},
-        {"Fn::Sub": "${ScoresTable.Arn}/index/history"},
-    ]
+    assert statements["WriteScores"]["Resource"] == {"Fn::GetAtt": ["ScoresTable", "Arn"]}
+    # Query only on the history index (the previous run's summary), never on the table.
+    assert statements["QueryHistory"]["Action"] == "dynamodb:Query"
+    assert statements["QueryHistory"]["Resource"] == {"Fn::Sub": "${ScoresTable.Arn}/index/history"}
 
 
 def test_notebook_writes_only_its_three_result_prefixes() -> None:
@@ -238,6 +259,19 @@ def test_notebook_writes_only_its_three_result_prefixes() -> None:
     ]
     puts = [s for s in role_statements()["NotebookRole"] if "s3:PutObject" in as_list(s["Action"])]
     assert [s["Sid"] for s in puts] == ["ReadWriteResults"]
+
+
+def test_notebook_reads_only_the_corpus_folder_of_the_media_bucket() -> None:
+    statements = {s["Sid"]: s for s in role_statements()["NotebookRole"]}
+    assert statements["ReadInputs"]["Resource"][0] == {
+        "Fn::Sub": "${MediaBucket.Arn}/${CorpusPrefix}*"
+    }
+    assert statements["ListCorpus"]["Condition"] == {
+        "StringLike": {"s3:prefix": {"Fn::Sub": "${CorpusPrefix}*"}}
+    }
+    assert statements["StartTranscriptionJobs"]["Condition"]["StringLike"] == {
+        "transcribe:OutputKey": "transcripts/*"
+    }
 
 
 # ------------------------------------------------------------------ buckets
@@ -329,13 +363,21 @@ def test_schedule_targets_the_starter_which_allows_only_that_rule() -> None:
     permission = props("StartNotebookFromSchedulePermission")
     assert permission["Principal"] == "events.amazonaws.com"
     assert permission["SourceArn"] == {"Fn::GetAtt": ["ScheduleRule", "Arn"]}
+    assert permission["SourceAccount"] == {"Ref": "AWS::AccountId"}
 
 
 # ------------------------------------------------------------------ functions
 FUNCTIONS = {
     "StartNotebookFunction": (
         "pipeline.handlers.start_notebook.handler",
-        {"NOTEBOOK_INSTANCE_NAME"},
+        {
+            "NOTEBOOK_INSTANCE_NAME",
+            "RESULTS_BUCKET",
+            "SCORES_TABLE",
+            "MAX_RUN_MINUTES",
+            "HEARTBEAT_MAX_AGE_SECONDS",
+            "STOPPED_WAIT_SECONDS",
+        },
         "StartNotebookLogGroup",
         "StartNotebookDeadLetterQueue",
     ),
@@ -375,8 +417,19 @@ def test_starter_is_given_the_declared_instance_name() -> None:
     assert env["NOTEBOOK_INSTANCE_NAME"] == props("NotebookInstance")["NotebookInstanceName"]
 
 
+def test_the_scores_and_logs_outlive_the_stack() -> None:
+    kept = {k for k, v in RESOURCES.items() if v.get("DeletionPolicy") == "Retain"}
+    assert kept == {"ScoresTable", "StartNotebookLogGroup", "IngestScoresLogGroup"}
+    assert all(RESOURCES[k].get("UpdateReplacePolicy") == "Retain" for k in kept)
+
+
 def test_notebook_instance_settings() -> None:
     p = props("NotebookInstance")
+    # Amazon Linux 2023, whose python3 environment is Python 3.10 (requirements/instance.txt).
+    assert p["PlatformIdentifier"] == "notebook-al2023-v1"
+    assert p["InstanceMetadataServiceConfiguration"] == {
+        "MinimumInstanceMetadataServiceVersion": "2"
+    }
     assert p["InstanceType"] == {"Ref": "NotebookInstanceType"}
     assert p["DirectInternetAccess"] == "Enabled"
     assert p["RootAccess"] == "Enabled"
@@ -442,6 +495,7 @@ def test_bootstrap_exports_the_stack_then_runs_the_fetched_on_start(tmp_path: Pa
         "ASR_MAX_RUN_MINUTES": "120",
         "ASR_MEDIA_BUCKET": "st-media",
         "ASR_RESULTS_BUCKET": "st-results",
+        "ASR_STACK": "st",
         "ASR_TOPIC_ARN": "arn:aws:sns:eu-west-1:111122223333:st-alerts",
         "AWS_DEFAULT_REGION": "eu-west-1",
     }

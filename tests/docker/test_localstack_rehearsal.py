@@ -91,6 +91,7 @@ def rehearsal(fake_container: Any, tmp_path: Path) -> Iterator[Rehearsal]:
             "AWS_DEFAULT_REGION": "us-east-1",
             "AWS_REGION": "us-east-1",
             "ASR_PYTHON": sys.executable,
+            "ASR_NOTEBOOK_PYTHON": sys.executable,
             "ASR_POLL_INTERVAL": "1",
             "HF_HUB_OFFLINE": "1",
         }

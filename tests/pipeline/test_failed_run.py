@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import boto3
 import pytest
 
-from pipeline.failed_run import RUN_ROW_FILE, notebook_error, write_failed_run
-from pipeline.scores_csv import ScoreRow, read_rows, write_rows
+from emulation.awslambda.sandbox import Sandbox
+from pipeline.failed_run import notebook_error, write_failed_run
+from pipeline.scores_csv import RUN_ROW_FILE, ScoreRow, read_rows, write_rows
 
+REPO = Path(__file__).resolve().parents[2]
 RUN_ID = "2026-11-24T20-00-00Z-abcdef"
 MEDIA, RESULTS = "media-bucket", "results-bucket"
 
@@ -39,12 +44,16 @@ def fail(s3, error: str = "KeyError: 'x' (cell 3)") -> str | None:
     )
 
 
-def test_one_failed_row_per_input_file(s3):
+def test_one_failed_row_per_input_file_and_the_runs_own(s3):
     for key in ("corpus/a.wav", "corpus/a.txt", "corpus/b.mp3", "corpus/b.txt"):
         s3.put_object(Bucket=MEDIA, Key=key, Body=b"x")
     assert fail(s3) == f"scores/{RUN_ID}.csv"
     rows = read_scores(s3)
-    assert [(r.file, r.status) for r in rows] == [("a.wav", "failed"), ("b.mp3", "failed")]
+    assert [(r.file, r.status) for r in rows] == [
+        ("a.wav", "failed"),
+        ("b.mp3", "failed"),
+        (RUN_ROW_FILE, "failed"),  # the run did not complete: ingest reports it FAILED
+    ]
     assert all(r.error == "run failed: KeyError: 'x' (cell 3)" for r in rows)
     assert all(r.run_id == RUN_ID for r in rows)
 
@@ -81,3 +90,19 @@ def test_the_notebook_error_is_quoted_from_the_executed_notebook(tmp_path):
     path.write_text(json.dumps(notebook))
     assert notebook_error(path) == "CorpusError: nothing under (cell 1)"
     assert notebook_error(tmp_path / "missing.ipynb") is None
+
+
+def test_the_failure_path_needs_only_the_standard_library_and_boto3(tmp_path):
+    """It runs when the notebook's packages failed to install: on the instance's own Python,
+    whose python3 environment has boto3 (and no jiwer or papermill)."""
+    runtime = Sandbox._link_runtime_packages(tmp_path / "runtime")
+
+    def imports(module: str) -> subprocess.CompletedProcess[str]:
+        code = f"import sys; sys.path[:0] = [{str(runtime)!r}, {str(REPO)!r}]; import {module}"
+        return subprocess.run(
+            [sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, timeout=60
+        )
+
+    assert imports("pipeline.failed_run").returncode == 0, imports("pipeline.failed_run").stderr
+    refused = imports("pipeline.run")  # the notebook's own module needs jiwer: the check bites
+    assert refused.returncode != 0 and "jiwer" in refused.stderr

@@ -16,7 +16,7 @@ from emulation.transcribe.output import transcript_document
 from pipeline import run as run_module
 from pipeline.failed_run import notebook_parameters, write_failed_run
 from pipeline.run import RunConfig, run_corpus
-from pipeline.scores_csv import ScoreRow, read_rows_from_bytes
+from pipeline.scores_csv import RUN_ROW_FILE, ScoreRow, read_rows_from_bytes
 from pipeline.scores_object import ROWS_METADATA, sha256_base64
 from pipeline.transcribe import discover_corpus, plan_jobs
 
@@ -191,9 +191,10 @@ def test_the_failure_csv_scores_every_file_whose_transcript_exists(s3, tmp_path)
         ("a.wav", "ok", "e1"),
         ("b.wav", "ok", "e1"),
         ("c.wav", "failed", "e1"),
+        (RUN_ROW_FILE, "failed", ""),  # why the run stopped
     ]
     assert rows[0].substitutions == 1 and rows[1].errors == 0
     assert rows[2].error == "run failed: KeyboardInterrupt:  (cell 2)"
     assert rows[2].job_name == plan_jobs(items, run_id=RUN_ID, media_bucket=MEDIA)[2].job_name
     head = s3.head_object(Bucket=RESULTS, Key=key, ChecksumMode="ENABLED")
-    assert head["Metadata"] == {ROWS_METADATA: "3"} and head["ChecksumSHA256"]
+    assert head["Metadata"] == {ROWS_METADATA: "4"} and head["ChecksumSHA256"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 from typing import Any
@@ -16,8 +17,11 @@ from moto.sagemaker.models import sagemaker_backends
 
 from pipeline.errors import ConfigurationError
 from pipeline.handlers import start_notebook
+from pipeline.results_table import starter_notes, table_definition
+from pipeline.run_id import new_run_id
 
 ACCOUNT, REGION, NAME = "123456789012", "us-east-1", "asr-monitor"
+TABLE, RESULTS = "asr-scores", "asr-results"
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -53,6 +57,7 @@ def test_a_stopped_or_failed_instance_is_started(sagemaker, before, caplog):
         "previous_status": before,
         "action": "started",
         "message": f"{before}: start requested",
+        "notes": [],
     }
     assert json.loads(json.dumps(result)) == result
     assert status(sagemaker) == "InService"  # moto's start goes straight to InService
@@ -64,8 +69,6 @@ def test_a_stopped_or_failed_instance_is_started(sagemaker, before, caplog):
     [
         ("InService", "already running"),
         ("Pending", "already starting"),
-        ("Stopping", "the next scheduled run will start it"),
-        ("Updating", "being updated"),
         ("Deleting", "being deleted"),
     ],
 )
@@ -78,6 +81,119 @@ def test_other_states_are_a_logged_no_op(sagemaker, before, reason, caplog):
     assert result["message"].startswith(f"{before}: ") and reason in result["message"]
     assert status(sagemaker) == before  # untouched
     assert any(reason in message for message in caplog.messages)
+
+
+@pytest.fixture
+def table(sagemaker, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The scores table and results bucket the starter is given (notes and heartbeats)."""
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    dynamodb.create_table(**table_definition(TABLE))
+    boto3.client("s3", region_name=REGION).create_bucket(Bucket=RESULTS)
+    monkeypatch.setenv("SCORES_TABLE", TABLE)
+    monkeypatch.setenv("RESULTS_BUCKET", RESULTS)
+    monkeypatch.setenv("POLL_SECONDS", "0")
+    return dynamodb
+
+
+def notes(dynamodb: Any) -> list[str]:
+    return starter_notes(TABLE, "", "9999", dynamodb)
+
+
+def test_a_fire_while_stopping_waits_for_stopped_then_starts(table, monkeypatch):
+    model = instance()
+    model.status = "Stopping"
+    polls = []
+
+    def stops_after_two_polls(seconds: float) -> None:
+        polls.append(seconds)
+        if len(polls) == 2:
+            model.status = "Stopped"
+
+    monkeypatch.setattr(start_notebook.time, "sleep", stops_after_two_polls)
+    result = start_notebook.handler({}, None)
+
+    assert (result["previous_status"], result["action"]) == ("Stopping", "started")
+    assert len(polls) == 2
+    assert model.status == "InService"
+    assert notes(table) == []
+
+
+def test_a_fire_still_stopping_after_the_wait_is_skipped_with_a_note(table, monkeypatch):
+    monkeypatch.setenv("STOPPED_WAIT_SECONDS", "0")
+    instance().status = "Stopping"
+
+    result = start_notebook.handler({}, None)
+
+    assert (result["previous_status"], result["action"]) == ("Stopping", "skipped")
+    [note] = notes(table)
+    assert note.endswith(f"skipped the scheduled start: {NAME} was still Stopping after 0 s")
+    assert result["notes"] == [note.split(": ", 1)[1]]
+    assert instance().status == "Stopping"
+
+
+def test_an_update_in_progress_is_skipped_with_a_note(table):
+    instance().status = "Updating"
+    result = start_notebook.handler({}, None)
+    assert result["action"] == "skipped"
+    assert "being updated" in notes(table)[0]
+
+
+def put_heartbeat(run_id: str) -> None:
+    boto3.client("s3", region_name=REGION).put_object(
+        Bucket=RESULTS, Key=f"reports/{run_id}/heartbeat.json", Body=b"{}"
+    )
+
+
+def test_an_instance_over_its_limit_without_a_live_heartbeat_is_stopped_and_restarted(
+    table, monkeypatch
+):
+    monkeypatch.setenv("MAX_RUN_MINUTES", "0")
+    monkeypatch.setenv("HEARTBEAT_MAX_AGE_SECONDS", "0")
+    model = instance()  # moto made it InService at creation, a moment ago
+    put_heartbeat("2000-01-01T00-00-00Z-aaaaaa")  # a run long before: not this start's
+    stopped = []
+    moto_stop = model.stop
+
+    def stop() -> None:
+        stopped.append(model.status)
+        moto_stop()
+
+    monkeypatch.setattr(model, "stop", stop)
+    result = start_notebook.handler({}, None)
+
+    assert stopped == ["InService"]
+    assert (result["previous_status"], result["action"]) == ("InService", "stopped and started")
+    assert model.status == "InService"  # moto stops and starts at once
+    [note] = notes(table)
+    assert f"stopped {NAME}: InService for 0 min, over the run's 0-minute limit" in note
+    assert note.endswith("with no heartbeat")
+
+
+def test_a_live_heartbeat_keeps_an_instance_over_its_limit_running(table, monkeypatch):
+    monkeypatch.setenv("MAX_RUN_MINUTES", "0")
+    monkeypatch.setenv("HEARTBEAT_MAX_AGE_SECONDS", "600")
+    run_id = new_run_id()
+    put_heartbeat(run_id)
+    result = start_notebook.handler({}, None)
+    assert (result["previous_status"], result["action"]) == ("InService", "none")
+    assert notes(table) == []
+
+
+def test_a_stale_heartbeat_is_named_in_the_note(table, monkeypatch):
+    monkeypatch.setenv("MAX_RUN_MINUTES", "0")
+    monkeypatch.setenv("HEARTBEAT_MAX_AGE_SECONDS", "0")
+    run_id = new_run_id()
+    put_heartbeat(run_id)
+    result = start_notebook.handler({}, None)
+    assert result["action"] == "stopped and started"
+    assert re.search(rf"with no heartbeat since \d{{4}}-.* UTC \(run {run_id}\)$", notes(table)[0])
+
+
+@pytest.mark.parametrize("value", ["-1", "soon"])
+def test_bad_numbers_in_the_configuration_are_named(sagemaker, monkeypatch, value):
+    monkeypatch.setenv("MAX_RUN_MINUTES", value)
+    with pytest.raises(ConfigurationError, match=f"MAX_RUN_MINUTES must be a number.*{value!r}"):
+        start_notebook.handler({}, None)
 
 
 def test_a_state_change_between_describe_and_start_is_reported_not_raised(sagemaker, monkeypatch):

@@ -91,15 +91,21 @@ def test_unreadable_audio_and_missing_reference_are_failed_rows(site, tmp_path):
     assert summary["instance_status"] == "Stopped"
 
 
-def test_failing_notebook_still_stops_the_instance_and_sends_failed(site):
-    # The stack reads a prefix with nothing under it: corpus discovery raises CorpusError.
+def test_an_empty_corpus_on_a_new_stack_is_no_corpus_and_says_where_to_upload(site):
+    """The first run of a new stack finds nothing to score (on AWS it runs at creation, before
+    any upload): the notebook stops on EmptyCorpusError, the failure path writes the NO_CORPUS
+    row, and ingest records and sends NO_CORPUS; the instance stops as after any run."""
+    # The stack reads a prefix with nothing under it.
     summary = chain(site, DEFAULT_CORPUS, upload_prefix="corpus/", CorpusPrefix="nothing-here/")
 
     assert summary["instance_status"] == "Stopped"
     [note] = summary["notifications"]
-    assert note["attributes"]["status"] == "FAILED"
-    assert "FAILED" in note["subject"]
-    assert re.search(r"CorpusError", note["message"])
+    assert note["attributes"]["status"] == "NO_CORPUS"
+    assert note["subject"].startswith("ASR monitor NO_CORPUS: upload audio to score")
+    assert re.search(r"s3://e2e-\w+-media-\d+-[a-z0-9-]+/nothing-here/", note["message"])
+    flat = " ".join(note["message"].split())
+    assert re.search(r"python -m deploy upload-corpus --stack e2e-\w+ --corpus DIR", flat)
     [row] = summary["files"]
-    assert row["status"] == "failed" and "CorpusError" in row["error"]
+    assert row["status"] == "failed" and row["error"].startswith("NO_CORPUS: no audio to score")
+    assert summary["status"] == "NO_CORPUS"
     assert f"reports/{summary['run_id']}/transcribe_and_score.ipynb" in summary["report_keys"]

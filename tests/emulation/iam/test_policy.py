@@ -248,3 +248,70 @@ def test_an_unknown_operator_and_a_policy_variable_are_refused_by_name() -> None
     variable = identity(allow("s3:GetObject", "arn:aws:s3:::media/${aws:username}/*"))
     with pytest.raises(UnsupportedPolicy, match=r"policy variable"):
         evaluate(ask("s3:GetObject"), variable)
+
+
+TABLE = f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/scores"
+
+
+def test_for_all_values_on_leading_keys_limits_the_partition_keys() -> None:
+    """IAM User Guide, "Multivalued context keys": ForAllValues holds when every value in the
+    request matches (also when there is none); DynamoDB Developer Guide, fine-grained access:
+    dynamodb:LeadingKeys holds the partition key values the request touches."""
+    policies = identity(
+        allow(
+            "dynamodb:PutItem",
+            TABLE,
+            Condition={"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["STARTER"]}},
+        )
+    )
+
+    def put(*keys: str):
+        return Request(SESSION, "dynamodb:PutItem", TABLE, {"dynamodb:leadingkeys": keys})
+
+    assert evaluate(put("STARTER"), policies).allowed
+    assert not evaluate(put("RUN#2026-11-24T20-00-00Z-3fa9c1"), policies).allowed
+    assert not evaluate(put("STARTER", "CORPUS"), policies).allowed
+    assert evaluate(put(), policies).allowed  # AWS's documented (and surprising) empty case
+
+
+def test_for_any_value_needs_one_match_and_a_bare_operator_on_a_set_is_refused() -> None:
+    any_of = identity(
+        allow(
+            "dynamodb:Query",
+            TABLE,
+            Condition={"ForAnyValue:StringEquals": {"dynamodb:LeadingKeys": ["A"]}},
+        )
+    )
+    query = Request(SESSION, "dynamodb:Query", TABLE, {"dynamodb:leadingkeys": ("B", "A")})
+    assert evaluate(query, any_of).allowed
+    empty = Request(SESSION, "dynamodb:Query", TABLE, {"dynamodb:leadingkeys": ()})
+    assert not evaluate(empty, any_of).allowed
+    bare = identity(
+        allow("dynamodb:Query", TABLE, Condition={"StringEquals": {"dynamodb:LeadingKeys": "A"}})
+    )
+    with pytest.raises(UnsupportedPolicy, match="multivalued"):
+        evaluate(query, bare)
+
+
+def test_transcribe_output_keys_bind_a_start_to_one_bucket_and_folder() -> None:
+    """Service Authorization Reference, Amazon Transcribe: StartTranscriptionJob has no
+    resource type; transcribe:OutputBucketName and transcribe:OutputKey filter it."""
+    policies = identity(
+        allow(
+            "transcribe:StartTranscriptionJob",
+            Condition={
+                "StringEquals": {"transcribe:OutputBucketName": "results"},
+                "StringLike": {"transcribe:OutputKey": "transcripts/*"},
+            },
+        )
+    )
+
+    def start(**context: str):
+        return ask("transcribe:StartTranscriptionJob", "*", **context)
+
+    key = "transcripts/r/a.json"
+    ours = start(transcribe_OutputBucketName="results", transcribe_OutputKey=key)
+    assert evaluate(ours, policies).allowed
+    theirs = start(transcribe_OutputBucketName="media", transcribe_OutputKey=key)
+    assert not evaluate(theirs, policies).allowed
+    assert not evaluate(start(), policies).allowed  # no output bucket: the service's own

@@ -31,6 +31,15 @@ EXPECTED: dict[tuple[str, str], tuple[str | None, str]] = {
         "instance start",
         "sagemaker:DescribeNotebookInstance",
     ),
+    ("StartNotebookRole", "ListHeartbeats"): (
+        None,
+        "only a fire while the instance is InService reads the heartbeats "
+        "(tests/pipeline/test_start_notebook)",
+    ),
+    ("StartNotebookRole", "WriteNotes"): (
+        None,
+        "only a stopped or skipped start writes a note (tests/pipeline/test_start_notebook)",
+    ),
     ("StartNotebookRole", "OwnLogGroup"): ("instance start", "logs:CreateLogStream"),
     ("StartNotebookRole", "OnFailureDestination"): ("deploy", "sqs:SendMessage"),
     ("IngestScoresRole", TRUST): ("deploy", "cannot be assumed by Lambda"),
@@ -41,18 +50,24 @@ EXPECTED: dict[tuple[str, str], tuple[str | None, str]] = {
         "AccessDenied): test_handler_boundaries covers it",
     ),
     ("IngestScoresRole", "WriteScores"): ("ingest", "dynamodb:BatchWriteItem"),
+    ("IngestScoresRole", "QueryHistory"): ("ingest", "dynamodb:Query"),
     ("IngestScoresRole", "Notify"): ("ingest", "sns:Publish"),
     ("IngestScoresRole", "OwnLogGroup"): ("ingest", "logs:CreateLogStream"),
     ("IngestScoresRole", "OnFailureDestination"): ("deploy", "sqs:SendMessage"),
     ("NotebookRole", TRUST): ("instance start", "Could not assume role"),
-    ("NotebookRole", "ListInputs"): ("transcribe", "s3:ListBucket"),
+    ("NotebookRole", "ListCorpus"): ("transcribe", "s3:ListBucket"),
+    ("NotebookRole", "ListArtifacts"): (
+        None,
+        "only a missing artifact needs it: S3 then answers NoSuchKey, not AccessDenied, so the "
+        "hook's log names the missing object",
+    ),
     ("NotebookRole", "ReadInputs"): ("instance start", "s3:GetObject"),
     # On the failure path: without it, S3 answers the check for an existing scores CSV with
     # AccessDenied instead of 404, and no failure CSV is written.
     ("NotebookRole", "ListResults"): ("transcribe", "s3:ListBucket"),
     ("NotebookRole", "ReadWriteResults"): ("transcribe", "s3:PutObject"),
     ("NotebookRole", "StartTranscriptionJobs"): ("transcribe", "transcribe:StartTranscriptionJob"),
-    ("NotebookRole", "TranscribeJobs"): ("transcribe", "transcribe:GetTranscriptionJob"),
+    ("NotebookRole", "ReadTranscriptionJobs"): ("transcribe", "transcribe:GetTranscriptionJob"),
     ("NotebookRole", "StopSelf"): ("instance stop", "sagemaker:DescribeNotebookInstance"),
     ("NotebookRole", "NotifyFailure"): (
         None,

@@ -452,6 +452,48 @@ def test_an_error_inside_the_host_fails_the_instance_and_is_reported(
     assert "NotADirectoryError" in error.message
 
 
+def test_platform_and_imds_settings_are_kept_checked_and_defaulted(sm, host):
+    """botocore's model: PlatformIdentifier matches (notebook-al1-v1|...|notebook-al2023-v1|...)
+    and defaults to notebook-al2023-v1; MinimumInstanceMetadataServiceVersion is 1 or 2 and
+    defaults to IMDSv1. moto 5.2.5 drops both settings."""
+    sm.create_notebook_instance(
+        NotebookInstanceName="nb-pinned",
+        InstanceType="ml.t3.medium",
+        RoleArn=ROLE_ARN,
+        PlatformIdentifier="notebook-al2023-v1",
+        InstanceMetadataServiceConfiguration={"MinimumInstanceMetadataServiceVersion": "2"},
+    )
+    pinned = describe(sm, "nb-pinned")
+    assert pinned["PlatformIdentifier"] == "notebook-al2023-v1"
+    assert pinned["InstanceMetadataServiceConfiguration"] == {
+        "MinimumInstanceMetadataServiceVersion": "2"
+    }
+    sm.create_notebook_instance(
+        NotebookInstanceName="nb-defaults", InstanceType="ml.t3.medium", RoleArn=ROLE_ARN
+    )
+    defaults = describe(sm, "nb-defaults")
+    assert defaults["PlatformIdentifier"] == "notebook-al2023-v1"
+    assert defaults["InstanceMetadataServiceConfiguration"] == {
+        "MinimumInstanceMetadataServiceVersion": "1"
+    }
+    with pytest.raises(ClientError, match=r"notebook-al2025-v9.*platformIdentifier"):
+        sm.create_notebook_instance(
+            NotebookInstanceName="nb-bad",
+            InstanceType="ml.t3.medium",
+            RoleArn=ROLE_ARN,
+            PlatformIdentifier="notebook-al2025-v9",
+        )
+    with pytest.raises(ClientError, match="minimumInstanceMetadataServiceVersion"):
+        sm.create_notebook_instance(
+            NotebookInstanceName="nb-bad",
+            InstanceType="ml.t3.medium",
+            RoleArn=ROLE_ARN,
+            InstanceMetadataServiceConfiguration={"MinimumInstanceMetadataServiceVersion": "3"},
+        )
+    names = {i["NotebookInstanceName"] for i in sm.list_notebook_instances()["NotebookInstances"]}
+    assert "nb-bad" not in names
+
+
 def test_uninstall_gives_moto_back_its_own_sagemaker(host):
     host.uninstall()
     try:
@@ -459,6 +501,7 @@ def test_uninstall_gives_moto_back_its_own_sagemaker(host):
         assert FakeSagemakerNotebookInstance.to_dict.__module__ == "moto.sagemaker.models"
         assert not hasattr(SageMakerModelBackend, "list_notebook_instance_lifecycle_configs")
         assert not hasattr(SageMakerResponse, "update_notebook_instance")
+        assert SageMakerResponse.create_notebook_instance.__module__ == "moto.sagemaker.responses"
     finally:
         host.install()
     assert SageMakerModelBackend.start_notebook_instance.__module__.startswith("emulation.")
