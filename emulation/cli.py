@@ -2,8 +2,10 @@
 
 ``serve`` prints the endpoint and the ``export`` lines a shell needs, then shows what happens
 (invocations, schedules, errors with tracebacks) as it happens: rich output on a terminal,
-plain log lines otherwise. ``serve --backend localstack`` (or TWIN=localstack, as in the twin's
-container) serves only SageMaker and Transcribe, beside LocalStack (docs/docker.md).
+plain log lines otherwise. It runs the twin as ``make e2e`` does (the instance's Python is this
+environment's, the speech engine chosen), so a stack deployed into it runs. ``asr-monitor twin
+start`` runs it in the background. ``serve --backend localstack`` (or TWIN=localstack, as in the
+twin's container) serves only SageMaker and Transcribe, beside LocalStack (docs/docker.md).
 """
 
 from __future__ import annotations
@@ -12,15 +14,19 @@ import argparse
 import logging
 import signal
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
 
 from emulation.core.backends import backend_names, get_backend
 from emulation.core.build import IAM_OFF_LABEL, TwinConfig, build_twin, config_for_backend
 from emulation.core.inspector import Inspector
 from emulation.core.twin import DEFAULT_REGION, Twin, export_lines
 from emulation.e2e import cli as e2e_cli
+from emulation.e2e.chain import E2EOptions, twin_config
 from emulation.events.scheduler import Scheduler
 from emulation.iam.authorizer import IamEnforcement
 
@@ -39,6 +45,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=None,
         help="what serves the other AWS services (default: TWIN, else embedded)",
     )
+    serve.add_argument(
+        "--engine", default=E2EOptions.engine, help="the speech engine behind Transcribe"
+    )
+    serve.add_argument(
+        "--sandbox",
+        type=Path,
+        default=None,
+        help="folder standing in for the instances' disks, removed at exit (default: a "
+        "temporary one)",
+    )
     e2e = commands.add_parser(
         "e2e", help="run the whole chain once on the twin (make e2e)", description=e2e_cli.__doc__
     )
@@ -46,10 +62,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "e2e":
         return e2e_cli.run(args)
-    config = TwinConfig(region=args.region, port=args.port, host=args.host)
     return serve_forever(
-        config_for_backend(config, args.backend), debug=args.debug, backend=args.backend
+        config_for_backend(serve_config(args), args.backend), debug=args.debug, backend=args.backend
     )
+
+
+def serve_config(args: argparse.Namespace) -> TwinConfig:
+    """The e2e twin's settings (``twin_config``) on the given address; the sandbox is the
+    twin's own, removed when it stops."""
+    sandbox = args.sandbox or Path(tempfile.mkdtemp(prefix="twin-notebooks-"))
+    sandbox.mkdir(parents=True, exist_ok=True)
+    config = twin_config(E2EOptions(engine=args.engine), sandbox.resolve())
+    notebooks = replace(config.sagemaker, temporary=True) if config.sagemaker else None
+    return replace(config, region=args.region, port=args.port, host=args.host, sagemaker=notebooks)
 
 
 def configure_logging(debug: bool = False, label: str = "") -> None:

@@ -1,6 +1,7 @@
 """Composition of the twin: which parts it runs, each built from one ``TwinConfig``.
 
-``build_twin(config)`` returns an unstarted Twin. ``PARTS`` maps a part's name, the id of the
+``build_twin(config)`` returns an unstarted Twin, with the control API (``core.control``) on
+its server. ``PARTS`` maps a part's name, the id of the
 AWS service it emulates (its key in ``twin.parts``), to a factory. Parts that need another part
 get it here (the scheduler invokes Lambda targets through the Lambda runtime).
 
@@ -22,6 +23,8 @@ from emulation.awslambda.async_invoke import AWS_RETRY_DELAYS
 from emulation.awslambda.runtime import LambdaRuntime
 from emulation.cloudformation.stacks import CloudFormationPart
 from emulation.core.backends import LocalStackBackend, get_backend
+from emulation.core.control import PREFIX as CONTROL_PREFIX
+from emulation.core.control import ControlApi
 from emulation.core.errors import TwinConfigError
 from emulation.core.server import free_port
 from emulation.core.twin import DEFAULT_REGION, Twin, TwinPart
@@ -167,4 +170,5 @@ def build_twin(config: TwinConfig | None = None) -> Twin:
     for name in PARTS:
         if config.parts is None or name in config.parts:
             twin.add_part(name, PARTS[name](twin, config))
+    twin.server.mount(CONTROL_PREFIX, ControlApi(twin))
     return twin

@@ -14,12 +14,15 @@ from typing import TYPE_CHECKING, Any
 
 from moto.sns.models import sns_backends
 
+from emulation.awslambda.async_invoke import TwinBusyError
 from emulation.awslambda.runtime import LambdaRuntime
 from emulation.iam.authorizer import AccessDenial, IamEnforcement
 from emulation.sagemaker.notebook_host import NotebookHost, Transition
 from emulation.transcribe.service import JobRecord, TranscribeService
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from emulation.awslambda.invocation import Invocation
     from emulation.core.twin import Twin, TwinError
 
@@ -86,6 +89,30 @@ class Inspector:
         """Every handler execution (each retry is one), optionally of one function (name/ARN)."""
         runtime = self.twin.find_part(LambdaRuntime)
         return runtime.invocations_of(function_name) if runtime is not None else []
+
+    def lambda_failure(self, function_name: str, since: datetime | None = None) -> str | None:
+        """The function's error once its last retry failed (None while a retry is to come);
+        ``since``: only invocations that started then or later."""
+        invocations = [
+            invocation
+            for invocation in self.invocations(function_name)
+            if since is None or invocation.started_at >= since
+        ]
+        if not invocations or invocations[-1].error is None:
+            return None
+        try:
+            self.twin.part(LambdaRuntime).wait_idle(timeout=0)
+        except TwinBusyError:
+            return None  # a retry is still to come
+        return f"{function_name} failed: {invocations[-1].error}"
+
+    def instance_log(self, name: str, run_id: str | None = None) -> str:
+        """The instance's OnStart hook output, then its runs' logs as the run wrote them on the
+        instance's volume (only ``run_id``'s when given)."""
+        host = self.twin.part(NotebookHost)
+        runs = host.sandbox(name).sagemaker_home / "asr-monitor" / "runs"
+        logs = sorted(runs.glob(f"{run_id or '*'}/run.log"))
+        return "\n".join([host.hook_log(name)] + [p.read_text(errors="replace") for p in logs])
 
     def errors(self) -> list[TwinError]:
         """Everything that went wrong: handler errors, failed deliveries, bad schedules..."""

@@ -7,9 +7,10 @@ engine, scoring, report, scores CSV), S3 triggers the ingest Lambda, which write
 publishes to SNS, and the instance stops itself. Nothing here calls the pipeline directly: it
 only starts the chain and reads back, through AWS APIs, what happened.
 
-TWIN picks the site (``sites``): ``embedded`` (default) starts the in-process twin;
-``localstack`` uses LocalStack and the twin's container, started by ``docker compose up``
-(docs/docker.md), and fails at once, in one line, when they are not there.
+TWIN picks the site (``sites``): ``embedded`` (default) uses the checkout's background twin
+when one runs (``asr-monitor twin start``), where the stack and its history stay, else starts an
+in-process twin; ``localstack`` uses LocalStack and the twin's container, started by ``docker
+compose up`` (docs/docker.md), and fails at once, in one line, when they are not there.
 """
 
 from __future__ import annotations
@@ -30,13 +31,14 @@ from deploy.errors import MissingOutputsError
 from deploy.repairs import declared_outputs, repair_stack
 from deploy.stack import deploy_stack, stack_outputs
 from deploy.template import TEMPLATE_PATH, load_template
+from emulation.background.state import running_twin
 from emulation.core.backends import get_backend
 from emulation.core.build import TwinConfig, build_twin
 from emulation.core.errors import TwinConfigError
 from emulation.core.twin import Twin
 from emulation.e2e import readback
 from emulation.e2e.probes import RunProbes, job_counts
-from emulation.e2e.sites import EmbeddedSite, LocalStackSite, Site
+from emulation.e2e.sites import BackgroundTwinSite, EmbeddedSite, LocalStackSite, Site
 from emulation.e2e.stages import E2EError, StageLog, wait_until
 from emulation.sagemaker.config import NotebookHostConfig
 from emulation.transcribe.service import TranscribeConfig
@@ -148,11 +150,13 @@ class ChainRun:
         with self.log.stage("fire schedule"):
             name = self.outputs["NotebookInstanceName"]
             described = self.probes.describe_instance(name)
-            status = described["NotebookInstanceStatus"]
-            if status not in ("Stopped", "Failed"):
-                raise E2EError(
-                    f"notebook instance {name} is {status} before the schedule fired: a run is "
-                    "still going; wait until it is Stopped"
+            if described["NotebookInstanceStatus"] not in ("Stopped", "Failed"):
+                # A stack that outlives a run (a background twin): let the run going end.
+                self.log.out(f"[fire schedule] {name} is {described['NotebookInstanceStatus']}")
+                described = wait_until(
+                    lambda: self.probes.settled_instance(name),
+                    deadline=time.monotonic() + self.options.timeout,
+                    what=f"notebook instance {name}: the run going did not end",
                 )
             self.probes.take_baseline(described.get("LastModifiedTime"))
             self.probes.run_id = None
@@ -340,6 +344,14 @@ def open_site(options: E2EOptions, log: StageLog) -> Iterator[Site]:
         raise TwinConfigError(
             f"make e2e runs on TWIN=embedded or TWIN=localstack, not TWIN={backend.name}"
         )
+    running = running_twin()
+    if running is not None:
+        log.out(
+            f"[twin] the background twin at {running.endpoint} (pid {running.pid}, stack "
+            f"{running.stack}); `asr-monitor twin stop` stops it"
+        )
+        yield BackgroundTwinSite(running.endpoint, running.region)
+        return
     # A sandbox of this run's own: two `make e2e` in one checkout never share an instance's disk.
     options.runs_dir.mkdir(parents=True, exist_ok=True)
     sandbox = Path(tempfile.mkdtemp(prefix=".sandbox-", dir=options.runs_dir))

@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from emulation.core.backends import BackendUnavailable
+from emulation.background.state import running_twin
+from emulation.core.backends import BackendUnavailable, get_backend
 from emulation.core.build import IAM_OFF_LABEL, iam_from_env
 from emulation.core.errors import TwinConfigError
 from emulation.e2e.chain import DEFAULT_CORPUS, E2EOptions, corpus_files, open_site, run_chain
@@ -25,8 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--stack",
-        default=E2EOptions.stack,
-        help=f"CloudFormation stack to deploy the template as (default: {E2EOptions.stack})",
+        default=None,
+        help="CloudFormation stack to deploy the template as (default: the background twin's "
+        f"stack when `asr-monitor twin start` runs one, else {E2EOptions.stack})",
     )
     parser.add_argument(
         "--engine",
@@ -56,19 +58,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    options = E2EOptions(
-        corpus=args.corpus.resolve(),
-        stack=args.stack,
-        engine=args.engine,
-        timeout=args.timeout,
-        runs_dir=args.runs_dir.resolve(),
-        runs=args.runs,
-    )
-    if options.runs < 1:
-        print(f"error: --runs must be 1 or more, got {options.runs}", file=sys.stderr)
+    if args.runs < 1:
+        print(f"error: --runs must be 1 or more, got {args.runs}", file=sys.stderr)
         return 2
     try:
         label = "" if iam_from_env() else IAM_OFF_LABEL
+        options = E2EOptions(
+            corpus=args.corpus.resolve(),
+            stack=args.stack or default_stack(),
+            engine=args.engine,
+            timeout=args.timeout,
+            runs_dir=args.runs_dir.resolve(),
+            runs=args.runs,
+        )
     except TwinConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -99,6 +101,12 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"report: {report}", markup=False)
     print(f"{label}{path}")
     return 0 if succeeded(summary) else 1
+
+
+def default_stack() -> str:
+    """The background twin's stack, where history builds up, when make e2e will use it."""
+    running = running_twin() if get_backend().name == "embedded" else None
+    return running.stack if running is not None else E2EOptions.stack
 
 
 class LabelledConsole:

@@ -82,6 +82,11 @@ class RunProbes:
             self.moved = True
         return described
 
+    def settled_instance(self, name: str) -> dict[str, Any] | None:
+        """The instance described once it is Stopped or Failed (no run going)."""
+        described = self.describe_instance(name)
+        return described if described["NotebookInstanceStatus"] in ("Stopped", "Failed") else None
+
     def instance_started(self, name: str) -> bool | None:
         status = self.describe_instance(name)["NotebookInstanceStatus"]
         # Stopping or Stopped once it moved: it was InService between two polls.

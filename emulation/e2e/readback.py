@@ -119,6 +119,7 @@ def summary(probes: RunProbes, log: StageLog) -> dict[str, Any]:
         "ci_high": run_item.get("ci_high", report_summary.get("ci_high")),
         "status": run_item.get("status"),
         "delta_wer": run_item.get("delta_wer"),
+        "previous_run_id": run_item.get("previous_run_id"),
         "files": files,
         "scores_error": scores_error,
         "dynamodb_items": items,

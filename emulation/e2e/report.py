@@ -36,6 +36,12 @@ def print_report(summary: dict[str, Any], out: Any) -> None:
             f"corpus WER {100 * wer:.2f}% "
             f"(95% CI {100 * summary['ci_low']:.2f}% to {100 * summary['ci_high']:.2f}%)"
         )
+    if summary.get("delta_wer") is not None:
+        out.print(
+            f"change from the previous run {summary.get('previous_run_id')}: "
+            f"{100 * summary['delta_wer']:+.2f} pts",
+            markup=False,
+        )
     if len(summary.get("runs", [])) > 1:
         history = Table(title="runs on this stack, oldest first")
         for column in ("run", "status", "corpus WER", "95% CI", "change"):

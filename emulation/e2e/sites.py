@@ -8,6 +8,8 @@ schedule fires, and extras that explain a failure.
     embedded    the in-process twin. Its scheduler fires the rule; its Lambda runtime reports a
                 handler's error as soon as the last retry failed; the instance's log is read
                 from its sandbox.
+    background  the same, in the twin that ``asr-monitor twin start`` runs in the background,
+                asked through its control API (``/_twin/``, ``core.control``).
     localstack  LocalStack (S3, DynamoDB, SNS, EventBridge, Lambda, SQS, Logs, IAM, STS,
                 CloudFormation) and the twin's container (SageMaker, Transcribe), each service
                 routed as boto3 routes AWS_ENDPOINT_URL_<SERVICE>. No IAM is enforced there
@@ -25,32 +27,33 @@ import os
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from emulation.awslambda.async_invoke import TwinBusyError
-from emulation.awslambda.runtime import LambdaRuntime
 from emulation.core.backends import (
     DEFAULT_LOCALSTACK_ENDPOINT,
+    EmbeddedBackend,
     EnvClients,
     LocalStackBackend,
     published_twin_endpoint,
     require_localstack,
 )
+from emulation.core.control_client import TwinControl
 from emulation.core.errors import EmulationError
 from emulation.core.inspector import Inspector
 from emulation.events.scheduler import Scheduler, scheduled_event, target_input
 from emulation.events.schedules import utc_now
+from emulation.iam.authorizer import AccessDenial
 from emulation.sagemaker.config import DEFAULT_NOTEBOOK_CONTAINER
-from emulation.sagemaker.notebook_host import LOG_GROUP, ON_START_STREAM, NotebookHost
+from emulation.sagemaker.notebook_host import LOG_GROUP, ON_START_STREAM
 from pipeline.aws import Clients
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
 
     from emulation.core.twin import Twin
-    from emulation.iam.authorizer import AccessDenial
 
 # The instance's runs, as lifecycle/on-start.sh lays them out on the instance's home volume.
 RUNS_DIR = "/home/ec2-user/SageMaker/asr-monitor/runs"
@@ -106,24 +109,49 @@ class EmbeddedSite:
         self.twin.part(Scheduler).fire(rule_name)
 
     def lambda_error(self, function_name: str) -> str | None:
-        invocations = Inspector(self.twin).invocations(function_name)
-        if not invocations or invocations[-1].error is None:
-            return None
-        try:
-            self.twin.part(LambdaRuntime).wait_idle(timeout=0)
-        except TwinBusyError:
-            return None  # a retry is still to come
-        return f"{function_name} failed: {invocations[-1].error}"
+        return Inspector(self.twin).lambda_failure(function_name)
 
     def access_denials(self) -> list[AccessDenial]:
         return Inspector(self.twin).access_denials()
 
     def instance_log(self, name: str, run_id: str | None) -> str:
-        host = self.twin.part(NotebookHost)
-        home = host.sandbox(name).sagemaker_home
-        runs = sorted(home.glob("asr-monitor/runs/*/run.log"))
-        logs = [host.hook_log(name)] + [p.read_text(errors="replace") for p in runs]
-        return "\n".join(logs)
+        return Inspector(self.twin).instance_log(name, run_id)
+
+
+class BackgroundTwinSite:
+    """A twin running in another process (``asr-monitor twin start``), through its endpoint:
+    the AWS APIs, and its control API for what only the twin can do or tell. The twin outlives
+    this site, so its records are read from when the site was opened (failures: from when the
+    schedule fired)."""
+
+    name = "background"
+
+    def __init__(self, endpoint: str, region: str) -> None:
+        self.endpoint = endpoint
+        self.control = TwinControl(endpoint)
+        env = {**EmbeddedBackend().client_env(endpoint), "AWS_DEFAULT_REGION": region}
+        self.clients = Clients(EnvClients(env))
+        self.opened = datetime.now(UTC)
+        self.fired = self.opened
+
+    def client(self, service: str, /) -> BaseClient:
+        return self.clients(service)
+
+    def fire(self, rule_name: str) -> None:
+        self.fired = datetime.now(UTC)
+        self.control.fire(rule_name)
+
+    def lambda_error(self, function_name: str) -> str | None:
+        return self.control.lambda_failure(function_name, since=self.fired)
+
+    def access_denials(self) -> list[AccessDenial]:
+        return [
+            AccessDenial(**{**denial, "at": datetime.fromisoformat(denial["at"])})
+            for denial in self.control.access_denials(since=self.opened)
+        ]
+
+    def instance_log(self, name: str, run_id: str | None) -> str:
+        return self.control.instance_log(name, run_id)
 
 
 @dataclass(frozen=True)
