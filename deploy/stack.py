@@ -2,19 +2,24 @@
 
 The same calls run against AWS and the twin; only the clients differ (see ``pipeline.aws``). A
 change set rather than CreateStack/UpdateStack gives one path for create and update, a dry run
-for free, and an honest "no changes" when nothing differs.
+for free, and an honest "no changes" when nothing differs. boto3's waiters decide when a change
+set or a stack operation is done and whether it failed (their acceptors are AWS's own list of
+terminal states); its paginators read the change set and the stack's events, which are shown
+as they arrive while a waiter waits.
 """
 
 from __future__ import annotations
 
+import math
 import re
+import threading
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 from botocore.parsers import ResponseParserError
 
 from deploy.errors import (
@@ -27,12 +32,12 @@ from deploy.errors import (
 from deploy.package import PROJECT_ROOT, build_bundle, ensure_artifacts_bucket, upload_bundle
 from deploy.progress import Change, Reporter, default_reporter
 from deploy.retained import Retained, refuse_leftovers, removal_hint, retained_resources
-from deploy.template import TEMPLATE_PATH, load_template, parameter_values
+from deploy.template import TEMPLATE_PATH, load_template, parameter_problems, parameter_values
 from pipeline.aws import Clients, ClientSource
 from pipeline.errors import error_code
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Mapping
 
     from botocore.client import BaseClient
 
@@ -44,6 +49,13 @@ NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
 BUSY_SUFFIX = "_IN_PROGRESS"
 DEPLOYED = {"CREATE_COMPLETE", "UPDATE_COMPLETE"}
 CANCELLED = "Resource creation cancelled"
+# boto3's waiter for each stack operation.
+WAITERS = {
+    "CREATE": "stack_create_complete",
+    "UPDATE": "stack_update_complete",
+    "DELETE": "stack_delete_complete",
+}
+CHANGE_SET_TIMEOUT_SECONDS = 600.0
 
 
 def validate_stack_name(stack_name: str) -> str:
@@ -209,7 +221,7 @@ class _Deployment:
             raise self._operation_error(
                 "EXECUTE_FAILED", marker, change_set.stack_id, str(exc)
             ) from exc
-        self._wait(marker, timeout_seconds, change_set.stack_id, DEPLOYED)
+        self._wait(change_set.type, marker, timeout_seconds, change_set.stack_id, DEPLOYED)
         return self._show_outputs(template_path)
 
     def plan(
@@ -265,7 +277,7 @@ class _Deployment:
                 return None
             raise DeployError(f"stack {self.stack_name}: cannot create change set: {exc}") from exc
         change_set_id = created["Id"]
-        described = self._wait_for_change_set(change_set_id)
+        described = self._wait_for_change_set(change_set_id, name)
         if described["Status"] == "FAILED":
             reason = described.get("StatusReason", "")
             self._discard(change_set_id, change_set_type)
@@ -284,6 +296,9 @@ class _Deployment:
         declared = template.get("Parameters", {})
         keep = {name for name in previous if name in declared and name not in given}
         parameter_values(template, {**given, **dict.fromkeys(keep, "previous")})
+        problems = parameter_problems(template, given)
+        if problems:
+            raise InvalidParameterError("; ".join(problems))
         listed: list[dict[str, Any]] = [
             {"ParameterKey": name, "ParameterValue": value} for name, value in sorted(given.items())
         ]
@@ -300,32 +315,36 @@ class _Deployment:
         if status.endswith(BUSY_SUFFIX):
             raise DeployError(f"stack {self.stack_name} is busy ({status}); try again later")
 
-    def _wait_for_change_set(self, change_set_id: str) -> dict[str, Any]:
+    def _wait_for_change_set(self, change_set_id: str, name: str) -> dict[str, Any]:
+        """The change set once CREATE_COMPLETE or FAILED (a FAILED one is returned: "no
+        changes" is a failure CloudFormation reports that way)."""
+        waiter = self.cfn.get_waiter("change_set_create_complete")
         with self.report.waiting("waiting for the change set"):
-            for _ in self._poll(600.0):
-                described = self.cfn.describe_change_set(ChangeSetName=change_set_id)
-                if described["Status"] in {"CREATE_COMPLETE", "FAILED"}:
-                    return described
-        raise DeployError(f"stack {self.stack_name}: change set {change_set_id} never completed")
+            try:
+                waiter.wait(
+                    ChangeSetName=change_set_id,
+                    WaiterConfig=self._waiter_config(CHANGE_SET_TIMEOUT_SECONDS),
+                )
+            except WaiterError as exc:
+                if exc.last_response.get("Status") != "FAILED":
+                    raise DeployError(
+                        f"stack {self.stack_name}: change set {name} did not complete: {exc}"
+                    ) from exc
+                return exc.last_response
+        return self.cfn.describe_change_set(ChangeSetName=change_set_id)
 
     def _changes(self, change_set_id: str) -> list[Change]:
-        changes: list[Change] = []
-        token: dict[str, str] = {}
-        while True:
-            page = self.cfn.describe_change_set(ChangeSetName=change_set_id, **token)
-            for item in page.get("Changes", []):
-                rc = item.get("ResourceChange", {})
-                changes.append(
-                    Change(
-                        action=rc.get("Action", ""),
-                        logical_id=rc.get("LogicalResourceId", ""),
-                        resource_type=rc.get("ResourceType", ""),
-                        replacement=rc.get("Replacement", ""),
-                    )
-                )
-            if not page.get("NextToken"):
-                return changes
-            token = {"NextToken": page["NextToken"]}
+        pages = self.cfn.get_paginator("describe_change_set").paginate(ChangeSetName=change_set_id)
+        return [
+            Change(
+                action=rc.get("Action", ""),
+                logical_id=rc.get("LogicalResourceId", ""),
+                resource_type=rc.get("ResourceType", ""),
+                replacement=rc.get("Replacement", ""),
+            )
+            for page in pages
+            for rc in (item.get("ResourceChange", {}) for item in page.get("Changes", []))
+        ]
 
     def _discard(self, change_set_id: str, change_set_type: str) -> None:
         """Delete an unexecuted change set, and the empty stack a CREATE change set made."""
@@ -363,7 +382,7 @@ class _Deployment:
             self.cfn.delete_stack(StackName=stack_id)
         except (ClientError, BotoCoreError, ResponseParserError) as exc:
             raise self._operation_error("DELETE_FAILED", marker, stack_id, str(exc)) from exc
-        self._wait(marker, timeout_seconds, stack_id, {"DELETE_COMPLETE"})
+        self._wait("DELETE", marker, timeout_seconds, stack_id, {"DELETE_COMPLETE"})
         bucket = parameters.get("ArtifactsBucket")
         if bucket:
             removed = empty_bucket(s3, bucket, prefix=f"{self.stack_name}/")
@@ -405,21 +424,18 @@ class _Deployment:
         ]
 
     def _events(self, marker: str | None, stack_id: str) -> list[dict[str, Any]]:
-        """The stack's events newer than ``marker``, oldest first."""
+        """The stack's events newer than ``marker``, oldest first (the API pages newest first)."""
         newer: list[dict[str, Any]] = []
-        token: dict[str, str] = {}
-        while True:
-            try:
-                page = self.cfn.describe_stack_events(StackName=stack_id, **token)
-            except ClientError:
-                return list(reversed(newer))
-            for event in page["StackEvents"]:
-                if event["EventId"] == marker:
-                    return list(reversed(newer))
-                newer.append(event)
-            if not page.get("NextToken"):
-                return list(reversed(newer))
-            token = {"NextToken": page["NextToken"]}
+        pages = self.cfn.get_paginator("describe_stack_events").paginate(StackName=stack_id)
+        try:
+            for page in pages:
+                for event in page["StackEvents"]:
+                    if event["EventId"] == marker:
+                        return list(reversed(newer))
+                    newer.append(event)
+        except ClientError:
+            pass
+        return list(reversed(newer))
 
     def _newest_event_id(self, stack_id: str) -> str | None:
         try:
@@ -429,26 +445,44 @@ class _Deployment:
         return events[0]["EventId"] if events else None
 
     def _wait(
-        self, marker: str | None, timeout_seconds: float, stack_id: str, success: set[str]
+        self,
+        operation: str,
+        marker: str | None,
+        timeout_seconds: float,
+        stack_id: str,
+        success: set[str],
     ) -> None:
-        """Show events until the stack settles; raise with the failing resources unless it
-        settled in ``success``. The stack id still answers after a delete, the name does not."""
-        seen, status = marker, ""
-        with self.report.waiting(f"waiting for {self.stack_name}"):
-            for _ in self._poll(timeout_seconds):
-                for event in self._events(seen, stack_id):
-                    self.report.event(event)
-                    seen = event["EventId"]
-                stack = self._describe(stack_id)
-                status = stack["StackStatus"] if stack else "DELETE_COMPLETE"
-                if not status.endswith(BUSY_SUFFIX):
-                    break
-            else:
-                detail = f"still {status} after {timeout_seconds:.0f} s"
-                raise self._operation_error(status, marker, stack_id, detail)
-        if status not in success:
-            raise self._operation_error(status, marker, stack_id)
+        """Wait with boto3's waiter for ``operation`` (CREATE, UPDATE, DELETE) while showing the
+        events; raise with the failing resources unless the stack settled in ``success``. The
+        stack id still answers after a delete, the name does not."""
+        waiter = self.cfn.get_waiter(WAITERS[operation])
+        detail = ""
+        with (
+            self.report.waiting(f"waiting for {self.stack_name}"),
+            _EventTail(self, stack_id, marker),
+        ):
+            try:
+                waiter.wait(StackName=stack_id, WaiterConfig=self._waiter_config(timeout_seconds))
+            except WaiterError as exc:
+                if "Max attempts exceeded" in str(exc):
+                    detail = (
+                        f"still {_stack_status(exc.last_response)} after {timeout_seconds:.0f} s"
+                    )
+                elif "terminal failure state" not in str(exc):
+                    detail = str(exc)  # an error answer, not a stack status: say it
+        stack = self._describe(stack_id)
+        status = stack["StackStatus"] if stack else "DELETE_COMPLETE"
+        if detail or status not in success:
+            raise self._operation_error(status, marker, stack_id, detail)
         self.report.info(f"{self.stack_name}: {status}")
+
+    def _waiter_config(self, timeout_seconds: float) -> dict[str, float]:
+        """A check every ``poll_seconds`` (the twin is done at once, AWS takes minutes) until
+        the timeout."""
+        return {
+            "Delay": self.poll_seconds,
+            "MaxAttempts": max(1, math.ceil(timeout_seconds / self.poll_seconds)),
+        }
 
     def _operation_error(
         self, status: str, marker: str | None, stack_id: str, detail: str = ""
@@ -468,17 +502,38 @@ class _Deployment:
         self.report.outputs(outputs)
         return outputs
 
-    def _poll(self, timeout_seconds: float) -> Iterator[None]:
-        """Yield at once, then after growing sleeps (the twin is done at once, AWS takes
-        minutes), until the timeout."""
-        deadline = time.monotonic() + timeout_seconds
-        delay = min(0.2, self.poll_seconds)
-        while True:
-            yield
-            if time.monotonic() > deadline:
-                return
-            time.sleep(delay)
-            delay = min(delay * 2, self.poll_seconds)
+
+class _EventTail:
+    """Shows a stack's new events from a thread while the caller waits, and the last ones
+    when the wait ends, in order."""
+
+    def __init__(self, deployment: _Deployment, stack_id: str, marker: str | None) -> None:
+        self.deployment, self.stack_id, self.seen = deployment, stack_id, marker
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="stack-events", daemon=True)
+
+    def __enter__(self) -> _EventTail:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+        self._show()
+
+    def _run(self) -> None:
+        while not self.stop.wait(self.deployment.poll_seconds):
+            self._show()
+
+    def _show(self) -> None:
+        for event in self.deployment._events(self.seen, self.stack_id):
+            self.deployment.report.event(event)
+            self.seen = event["EventId"]
+
+
+def _stack_status(response: Mapping[str, Any]) -> str:
+    stacks = response.get("Stacks") or [{}]
+    return str(stacks[0].get("StackStatus", "unknown"))
 
 
 def failures_from_events(events: list[dict[str, Any]], stack_name: str) -> list[ResourceFailure]:

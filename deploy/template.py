@@ -1,10 +1,12 @@
-"""Read the CloudFormation template and evaluate its intrinsic functions.
+"""Read the CloudFormation template, check parameter values, evaluate intrinsic functions.
 
-``load_template`` turns the short-form YAML tags (``!Ref``, ``!Sub``, ``!GetAtt`` ...) into their
-long JSON form, so the template can be inspected by tests (least privilege, bucket settings)
-and by the twin's repairs. ``Resolver`` evaluates the intrinsic functions this project's
-template uses, given the parameter values and a way to look up resources; anything else is a
-``TemplateError`` naming where it occurs, never a silent guess.
+``load_template`` reads YAML or JSON with cfn-lint's decoder (the one ``cfn-lint`` itself
+uses), which turns the short-form tags (``!Ref``, ``!Sub``, ``!GetAtt`` ...) into their long
+JSON form, so the template can be inspected by tests (least privilege, bucket settings) and by
+the twin's repairs. ``parameter_problems`` checks values against a parameter's declared
+constraints, in CloudFormation's words, before anything is deployed. ``Resolver`` evaluates the
+intrinsic functions this project's template uses, given the parameter values and a way to look
+up resources; anything else is a ``TemplateError`` naming where it occurs, never a silent guess.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Callable, Mapping
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-import yaml
+from cfnlint.decode import decode_str
 
 from deploy.errors import InvalidParameterError, TemplateError
 
@@ -23,38 +26,84 @@ TEMPLATE_PATH = Path(__file__).with_name("template.yaml")
 NO_VALUE = object()  # AWS::NoValue: the property is dropped
 
 
-class _CfnLoader(yaml.SafeLoader):
-    """SafeLoader that knows CloudFormation's short-form tags."""
-
-
-def _construct_tag(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    if tag_suffix == "Ref":
-        return {"Ref": value}
-    if tag_suffix == "Condition":
-        return {"Condition": value}
-    if tag_suffix == "GetAtt" and isinstance(value, str):
-        value = value.split(".", 1)
-    return {f"Fn::{tag_suffix}": value}
-
-
-_CfnLoader.add_multi_constructor("!", _construct_tag)
-
-
 def load_template(source: str | Path | Mapping[str, Any] = TEMPLATE_PATH) -> dict[str, Any]:
-    """The template as a dict, from a path, from template text, or passed through."""
+    """The template as plain dicts, lists and scalars, from a path, from template text, or
+    passed through; a template cfn-lint cannot decode is a TemplateError naming the line."""
     if isinstance(source, Mapping):
         return dict(source)
+    where = str(source) if isinstance(source, Path) else "template"
     text = source.read_text(encoding="utf-8") if isinstance(source, Path) else source
-    template = yaml.load(text, Loader=_CfnLoader)  # a SafeLoader subclass
+    decoded, problems = decode_str(text)
+    if problems:
+        first = problems[0]
+        raise TemplateError(f"{where}:{first.linenumber}: {first.message}")
+    template = _plain(decoded)
     if not isinstance(template, dict) or "Resources" not in template:
-        raise TemplateError(f"{source if isinstance(source, Path) else 'template'}: no Resources")
+        raise TemplateError(f"{where}: no Resources")
     return template
+
+
+def _plain(node: Any) -> Any:
+    """cfn-lint's nodes (dict, list and str subclasses that remember their line) as plain
+    values, so templates compare, copy and serialize as data."""
+    if isinstance(node, dict):
+        return {str(key): _plain(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_plain(item) for item in node]
+    if isinstance(node, str):
+        return str(node)
+    return node
+
+
+def parameter_problems(template: Mapping[str, Any], values: Mapping[str, str]) -> list[str]:
+    """What CloudFormation would refuse in ``values``, checked against each parameter's
+    AllowedPattern (the whole value), AllowedValues, MinLength/MaxLength and, for Number,
+    MinValue/MaxValue, in its words ("Parameter 'X' must match pattern ...", or "failed to
+    satisfy constraint: <ConstraintDescription>" when the template gives one). Source: the
+    CloudFormation User Guide, "Parameters" section of template anatomy, and Service Catalog's
+    ParameterConstraints API reference, which quote these messages."""
+    declared = template.get("Parameters", {})
+    problems = []
+    for name, value in values.items():
+        spec = declared.get(name)
+        if spec is None:
+            problems.append(f"Parameter '{name}' is not declared by the template")
+            continue
+        problem = _parameter_problem(name, spec, str(value))
+        if problem:
+            problems.append(problem)
+    return problems
+
+
+def _parameter_problem(name: str, spec: Mapping[str, Any], value: str) -> str | None:
+    described = spec.get("ConstraintDescription")
+
+    def refuse(rule: str) -> str:
+        return f"Parameter '{name}' " + (
+            f"failed to satisfy constraint: {described}" if described else rule
+        )
+
+    allowed = spec.get("AllowedValues")
+    if allowed is not None and value not in [str(v) for v in allowed]:
+        return f"Parameter '{name}' must be one of AllowedValues: {', '.join(map(str, allowed))}"
+    if spec.get("Type") == "Number":
+        try:
+            number = Decimal(value)
+        except InvalidOperation:
+            return f"Parameter '{name}' must be a number, not {value!r}"
+        if "MinValue" in spec and number < Decimal(str(spec["MinValue"])):
+            return refuse(f"must be a number not less than {spec['MinValue']}")
+        if "MaxValue" in spec and number > Decimal(str(spec["MaxValue"])):
+            return refuse(f"must be a number not greater than {spec['MaxValue']}")
+        return None
+    if "MinLength" in spec and len(value) < int(spec["MinLength"]):
+        return refuse(f"must contain at least {spec['MinLength']} characters")
+    if "MaxLength" in spec and len(value) > int(spec["MaxLength"]):
+        return refuse(f"must contain at most {spec['MaxLength']} characters")
+    pattern = spec.get("AllowedPattern")
+    if pattern is not None and re.fullmatch(str(pattern), value) is None:
+        return refuse(f"must match pattern {pattern}")
+    return None
 
 
 def parameter_values(template: Mapping[str, Any], given: Mapping[str, str]) -> dict[str, str]:

@@ -8,7 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 
 from deploy.errors import InvalidParameterError, StackOperationError
@@ -251,29 +253,43 @@ def test_unknown_parameter_is_refused_with_the_known_ones(fresh_twin: Twin, depl
         deploy("t1", {"NoSuchParam": "1"})
 
 
-class StuckCloudFormation:
-    """A CloudFormation that never finishes creating (only the calls a wait makes)."""
-
-    def describe_stack_events(self, StackName: str, **_: Any) -> dict[str, Any]:
-        return {
-            "StackEvents": [
-                {
-                    "EventId": "e1",
-                    "LogicalResourceId": "ScoresTable",
-                    "ResourceType": "AWS::DynamoDB::Table",
-                    "ResourceStatus": "CREATE_IN_PROGRESS",
-                }
+def stuck_cloudformation() -> Any:
+    """A real CloudFormation client (so boto3's own waiter and paginator run) whose stack never
+    finishes creating: botocore's before-call hook answers each call in place of AWS."""
+    cfn = boto3.client(
+        "cloudformation",
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    event = {
+        "EventId": "e1",
+        "StackId": "stack-id",
+        "StackName": "t1",
+        "LogicalResourceId": "ScoresTable",
+        "ResourceType": "AWS::DynamoDB::Table",
+        "ResourceStatus": "CREATE_IN_PROGRESS",
+    }
+    answers = {
+        "DescribeStacks": {
+            "Stacks": [
+                {"StackId": "stack-id", "StackName": "t1", "StackStatus": "CREATE_IN_PROGRESS"}
             ]
-        }
+        },
+        "DescribeStackEvents": {"StackEvents": [event]},
+    }
 
-    def describe_stacks(self, StackName: str) -> dict[str, Any]:
-        return {"Stacks": [{"StackId": StackName, "StackStatus": "CREATE_IN_PROGRESS"}]}
+    def answer(model: Any, **_: Any) -> Any:
+        return AWSResponse("https://cloudformation.invalid", 200, {}, None), answers[model.name]
+
+    cfn.meta.events.register("before-call.cloudformation.*", answer)
+    return cfn
 
 
 def test_wait_gives_up_at_the_timeout_and_says_where_it_was(captured: Any) -> None:
     waiting = _Deployment(
-        Clients({"cloudformation": StuckCloudFormation()}), "t1", captured, poll_seconds=0.01
+        Clients({"cloudformation": stuck_cloudformation()}), "t1", captured, poll_seconds=0.01
     )
     with pytest.raises(StackOperationError, match="CREATE_IN_PROGRESS: still CREATE_IN_PROGRESS"):
-        waiting._wait(None, 0.05, "stack-id", DEPLOYED)
+        waiting._wait("CREATE", None, 0.05, "stack-id", DEPLOYED)
     assert "ScoresTable AWS::DynamoDB::Table CREATE_IN_PROGRESS" in captured.text
