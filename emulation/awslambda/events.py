@@ -1,7 +1,8 @@
 """The events AWS services hand a Lambda function, shaped as AWS shapes them.
 
 moto's S3 notification lacks fields AWS sends, and its SNS-to-Lambda event is a canned example;
-the twin builds both from what actually happened.
+the twin builds both from what actually happened. ``s3_object_created_event`` builds an S3
+event from scratch, for ``asr-monitor generate-event s3``. Standard library only at run time.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote_plus
 
 if TYPE_CHECKING:
     from moto.awslambda.models import LambdaFunction
@@ -38,6 +40,59 @@ def complete_s3_event(event: dict[str, Any], account_id: str) -> dict[str, Any]:
         record["s3"]["bucket"].setdefault("ownerIdentity", principal)
         record["s3"]["object"].setdefault("sequencer", f"{time.time_ns():X}")
     return event
+
+
+def s3_object_created_event(
+    bucket: str,
+    key: str,
+    *,
+    region: str,
+    account_id: str,
+    size: int,
+    etag: str,
+    version_id: str | None = None,
+    configuration_id: str = "asr-monitor-generated",
+    partition: str = "aws",
+) -> dict[str, Any]:
+    """The event S3 hands a function for a PUT of ``key`` (structure version 2.1: the key
+    URL-encoded, versionId only from a versioned bucket). Source: Amazon S3 User Guide, "Event
+    message structure"."""
+    principal = {"principalId": f"AWS:{account_id}"}
+    s3_object: dict[str, Any] = {
+        "key": quote_plus(key),
+        "size": size,
+        "eTag": etag.strip('"'),
+        "sequencer": f"{time.time_ns():X}",
+    }
+    if version_id and version_id != "null":
+        s3_object["versionId"] = version_id
+    return {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": region,
+                "eventTime": iso_now(),
+                "eventName": "ObjectCreated:Put",
+                "userIdentity": principal,
+                "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+                "responseElements": {
+                    "x-amz-request-id": uuid.uuid4().hex[:16].upper(),
+                    "x-amz-id-2": uuid.uuid4().hex,
+                },
+                "s3": {
+                    "s3SchemaVersion": "1.0",
+                    "configurationId": configuration_id,
+                    "bucket": {
+                        "name": bucket,
+                        "ownerIdentity": principal,
+                        "arn": f"arn:{partition}:s3:::{bucket}",
+                    },
+                    "object": s3_object,
+                },
+            }
+        ]
+    }
 
 
 def sns_event(

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from deploy.package import PROJECT_ROOT
-from emulation.core.control_client import twin_health
+from emulation.core.control_client import client_env, twin_health
 from emulation.core.errors import EmulationError
 
 DEFAULT_PORT = 4599
@@ -50,6 +50,10 @@ class TwinState:
             return None
         except (ValueError, TypeError) as exc:
             raise EmulationError(f"{path}: not a twin state ({exc}); delete it") from exc
+
+    def env(self) -> dict[str, str]:
+        """The environment boto3 and the aws CLI need to use this twin."""
+        return client_env(self.endpoint, self.region)
 
     def write(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)

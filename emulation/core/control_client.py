@@ -1,7 +1,7 @@
 """The client of a twin's control API (``core.control``), for processes outside the twin.
 
 Standard library only: the command line imports it to tell a twin's endpoint from AWS's
-(``twin_health``) without loading the twin.
+(``twin_health``) and to build a twin's environment (``client_env``) without loading the twin.
 """
 
 from __future__ import annotations
@@ -15,12 +15,24 @@ from typing import Any
 
 from emulation.core.errors import EmulationError
 
-SERVICE = "asr-monitor twin"  # what /_twin/health names (core.control.SERVICE)
+SERVICE = "asr-monitor twin"  # what /_twin/health names
 TIMEOUT_SECONDS = 30.0
+# moto's default keys: requests signed with them are "you", unrestricted (emulation/iam).
+DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
 
 class ControlError(EmulationError):
     """The twin refused a control request, or did not answer; the message says which."""
+
+
+def client_env(endpoint: str, region: str) -> dict[str, str]:
+    """The environment boto3 and the aws CLI need to talk to a twin (what `make twin` prints)."""
+    return {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_DEFAULT_REGION": region,
+        "AWS_REGION": region,
+        **DUMMY_CREDENTIALS,
+    }
 
 
 def twin_health(endpoint: str, timeout: float = 2.0) -> dict[str, Any] | None:

@@ -23,8 +23,10 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from emulation.core.control_client import DUMMY_CREDENTIALS
+
 DUMMY_ACCOUNT_ID = "123456789012"  # moto's default account
-DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+__all__ = ["DUMMY_ACCOUNT_ID", "DUMMY_CREDENTIALS", "MotoServer", "free_port"]
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 

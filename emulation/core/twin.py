@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 import boto3
 from botocore.config import Config
 
+from emulation.core.control_client import client_env
 from emulation.core.errors import EmulationError
 from emulation.core.server import DUMMY_ACCOUNT_ID, DUMMY_CREDENTIALS, MotoServer
 
@@ -74,12 +75,7 @@ class Twin:
 
     def env(self) -> dict[str, str]:
         """The environment a process needs to talk to this twin (what `make twin` prints)."""
-        return {
-            "AWS_ENDPOINT_URL": self.endpoint_url,
-            "AWS_DEFAULT_REGION": self.region,
-            "AWS_REGION": self.region,
-            **DUMMY_CREDENTIALS,
-        }
+        return client_env(self.endpoint_url, self.region)
 
     def client(self, service: str, **config: object) -> BaseClient:
         return boto3.client(

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline.layout import SCORES_PREFIX, SCORES_SUFFIX, run_id_of_scores_key
 from pipeline.results_table import NOTIFICATION_SK, get_item, is_notification_sent, run_pk
+from pipeline.transcribe.progress import count_line
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -311,7 +312,10 @@ def job_counts(jobs: list[dict[str, Any]], expected: int) -> str:
     """E.g. "12 files: 3 queued, 2 running, 6 done, 1 failed" (not started yet: queued)."""
     statuses = Counter(job["TranscriptionJobStatus"] for job in jobs)
     waiting = statuses["QUEUED"] + max(0, expected - len(jobs))
-    return (
-        f"{max(expected, len(jobs))} files: {waiting} queued, {statuses['IN_PROGRESS']} running, "
-        f"{statuses['COMPLETED']} done, {statuses['FAILED']} failed"
+    return count_line(
+        max(expected, len(jobs)),
+        waiting,
+        statuses["IN_PROGRESS"],
+        statuses["COMPLETED"],
+        statuses["FAILED"],
     )

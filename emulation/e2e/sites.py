@@ -26,7 +26,6 @@ import json
 import os
 import subprocess
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -43,7 +42,8 @@ from emulation.core.backends import (
 from emulation.core.control_client import TwinControl
 from emulation.core.errors import EmulationError
 from emulation.core.inspector import Inspector
-from emulation.events.scheduler import Scheduler, scheduled_event, target_input
+from emulation.events.payloads import scheduled_event
+from emulation.events.scheduler import Scheduler, target_input
 from emulation.events.schedules import utc_now
 from emulation.iam.authorizer import AccessDenial
 from emulation.sagemaker.config import DEFAULT_NOTEBOOK_CONTAINER
@@ -154,20 +154,6 @@ class BackgroundTwinSite:
         return self.control.instance_log(name, run_id)
 
 
-@dataclass(frozen=True)
-class _RuleRef:
-    """What the Scheduled Event names of a rule (``events.scheduler.scheduled_event``)."""
-
-    arn: str
-    account_id: str
-    region_name: str
-
-    @classmethod
-    def from_arn(cls, arn: str) -> _RuleRef:
-        _, _, _, region, account, _ = arn.split(":", 5)
-        return cls(arn, account, region)
-
-
 class LocalStackSite:
     """LocalStack beside the twin's container (TWIN=localstack, docs/docker.md)."""
 
@@ -218,7 +204,7 @@ class LocalStackSite:
                 f"rule {rule_name}: the e2e driver fires Lambda targets only; "
                 f"targets: {', '.join(t['Arn'] for t in targets) or 'none'}"
             )
-        event = scheduled_event(_RuleRef.from_arn(rule["Arn"]), utc_now())  # type: ignore[arg-type]
+        event = scheduled_event(rule["Arn"], utc_now())
         for target in targets:
             payload = json.dumps(target_input(target, event)).encode()
             answer = self.client("lambda").invoke(

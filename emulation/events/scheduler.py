@@ -18,7 +18,6 @@ import json
 import logging
 import threading
 import traceback
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,6 +33,7 @@ from emulation.awslambda.permissions import Invoker
 from emulation.awslambda.sandbox import LambdaRuntimeError
 from emulation.core.errors import EmulationError
 from emulation.core.patching import Patches
+from emulation.events.payloads import scheduled_event
 from emulation.events.schedules import ScheduleExpressionError, parse_schedule, utc, utc_now
 
 if TYPE_CHECKING:
@@ -47,21 +47,6 @@ logger = logging.getLogger("emulation.events")
 
 class SchedulerError(EmulationError):
     """A rule cannot be fired (unknown, disabled, not scheduled)."""
-
-
-def scheduled_event(rule: Rule, when: datetime) -> dict[str, Any]:
-    """The event EventBridge sends a scheduled rule's targets."""
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": rule.account_id,
-        "time": utc(when).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": rule.region_name,
-        "resources": [rule.arn],
-        "detail": {},
-    }
 
 
 def target_input(target: dict[str, Any], event: dict[str, Any]) -> Any:
@@ -238,7 +223,7 @@ class Scheduler:
         return latest
 
     def _fire(self, rule: Rule, when: datetime) -> Firing:
-        event = scheduled_event(rule, when)
+        event = scheduled_event(rule.arn, when)
         logger.info("rule %s fired for %s", rule.name, event["time"])
         request_ids = self._deliver(rule, event, "schedule", transform_input=True)
         firing = Firing(rule.name, rule.arn, utc(when), event, request_ids)
