@@ -3,19 +3,24 @@ SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
+# The command line the package installs (also `python -m deploy`).
+CLI := $(VENV)/bin/asr-monitor
 STAMP := $(VENV)/.installed
 CORPUS ?= corpus/sample
 # make e2e RUNS=3: fire the schedule three times on one twin, so the report shows a trend.
 RUNS ?= 1
 TWIN ?= embedded
-STACK ?= asr-monitor
+# Empty: asr-monitor.toml's stack_name, else asr-monitor. ON=twin: act on the background twin.
+STACK ?=
+ON ?=
+WHERE := $(if $(STACK),--stack $(STACK)) $(if $(filter twin,$(ON)),--twin)
 APT_PACKAGES := espeak-ng sox
 # Optional: the tests that need them skip and say why. Human speech for the engine tests;
 # a real browser (and its driver) for the report test.
 APT_OPTIONAL := pocketsphinx-testdata chromium chromium-driver
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install apt-deps lint lock-instance test e2e iam-sweep twin twin-up twin-down deploy deploy-dry-run upload-corpus run-now destroy bench corpus clean
+.PHONY: install apt-deps lint lock-instance test e2e iam-sweep twin twin-stop twin-status twin-serve twin-up twin-down deploy deploy-guided deploy-dry-run upload-corpus run-now history logs destroy bench corpus clean
 
 # TWIN=localstack: LocalStack serves S3, DynamoDB, SNS, EventBridge and Lambda; the twin keeps
 # SageMaker and Transcribe (docs/docker.md). It needs a Docker engine with the Compose plugin.
@@ -55,15 +60,28 @@ lint: install
 test: install apt-deps lint $(TWIN_STACK)
 	TWIN=$(TWIN) $(VENV)/bin/pytest -q
 
+# Uses the background twin when one runs (make twin), so history builds up; else its own.
 e2e: install $(TWIN_STACK)
-	TWIN=$(TWIN) $(PY) -m emulation e2e --corpus $(CORPUS) --runs $(RUNS)
+	TWIN=$(TWIN) $(CLI) e2e --corpus $(CORPUS) --runs $(RUNS)
 
 # Every IAM statement of the template left out in turn: where the chain fails, on which
 # AccessDenied (a few minutes; make test runs a representative set).
 iam-sweep: install
 	$(PY) bench/iam_sweep.py
 
+# The twin in the background on port 4599 (ASR_TWIN_PORT), with the stack deployed as make e2e
+# deploys it; state and log in .twin/.
 twin: install
+	$(CLI) twin start
+
+twin-stop: install
+	$(CLI) twin stop
+
+twin-status: install
+	$(CLI) twin status
+
+# The twin in the foreground, empty, until Ctrl-C.
+twin-serve: install
 	$(PY) -m emulation serve
 
 twin-up: install
@@ -76,22 +94,33 @@ twin-down:
 
 # EMAIL=you@example.com subscribes that address to the run messages.
 deploy: install
-	$(PY) -m deploy up --stack $(STACK) $(if $(EMAIL),--param AlertEmail=$(EMAIL))
+	$(CLI) deploy $(WHERE) $(if $(EMAIL),--param AlertEmail=$(EMAIL))
+
+# Asks for the settings and saves them to asr-monitor.toml (later deploys read it).
+deploy-guided: install
+	$(CLI) deploy --guided $(WHERE)
 
 deploy-dry-run: install
-	$(PY) -m deploy up --stack $(STACK) --dry-run
+	$(CLI) deploy --dry-run $(WHERE)
 
 # Checks CORPUS (audio files with same-stem .txt references), then uploads it to the stack.
 upload-corpus: install
-	$(PY) -m deploy upload-corpus --stack $(STACK) --corpus $(CORPUS)
+	$(CLI) upload-corpus $(WHERE) --corpus $(CORPUS)
 
 # Starts a run now, as the schedule does (invokes the stack's starter Lambda).
 run-now: install
-	$(PY) -m deploy run-now --stack $(STACK)
+	$(CLI) run-now $(WHERE)
+
+history: install
+	$(CLI) history $(WHERE)
+
+# The newest run's log (FOLLOW=1: as it grows, until the run ends).
+logs: install
+	$(CLI) logs $(WHERE) $(if $(FOLLOW),--follow)
 
 # DELETE_RETAINED=1 also deletes the scores table and log groups the stack keeps on deletion.
 destroy: install
-	$(PY) -m deploy down --stack $(STACK) $(if $(DELETE_RETAINED),--delete-retained)
+	$(CLI) delete $(WHERE) $(if $(DELETE_RETAINED),--delete-retained)
 
 # Re-resolves requirements/instance.in into the instance's lock for its Python 3.10 (needs PyPI).
 lock-instance: install

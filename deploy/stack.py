@@ -196,6 +196,7 @@ class _Deployment:
         template_path: Path,
         timeout_seconds: float,
     ) -> dict[str, str]:
+        _check_parameters(template_path, given)
         self.report.step(f"Packaging {project_root}")
         bundle = build_bundle(project_root)
         bucket = artifacts_bucket or default_artifacts_bucket(self.clients)
@@ -231,6 +232,7 @@ class _Deployment:
         project_root: Path,
         template_path: Path,
     ) -> list[Change]:
+        _check_parameters(template_path, given)
         bundle = build_bundle(project_root)
         bucket = artifacts_bucket or default_artifacts_bucket(self.clients)
         given = {**given, **bundle.parameters(self.stack_name, bucket)}
@@ -296,9 +298,7 @@ class _Deployment:
         declared = template.get("Parameters", {})
         keep = {name for name in previous if name in declared and name not in given}
         parameter_values(template, {**given, **dict.fromkeys(keep, "previous")})
-        problems = parameter_problems(template, given)
-        if problems:
-            raise InvalidParameterError("; ".join(problems))
+
         listed: list[dict[str, Any]] = [
             {"ParameterKey": name, "ParameterValue": value} for name, value in sorted(given.items())
         ]
@@ -534,6 +534,13 @@ class _EventTail:
 def _stack_status(response: Mapping[str, Any]) -> str:
     stacks = response.get("Stacks") or [{}]
     return str(stacks[0].get("StackStatus", "unknown"))
+
+
+def _check_parameters(template_path: Path, given: Mapping[str, str]) -> None:
+    """Refuse, before anything is packaged, values the template's constraints refuse."""
+    problems = parameter_problems(load_template(template_path), given)
+    if problems:
+        raise InvalidParameterError("; ".join(problems))
 
 
 def failures_from_events(events: list[dict[str, Any]], stack_name: str) -> list[ResourceFailure]:

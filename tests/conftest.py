@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import zipfile
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
+from deploy.cli.config import CONFIG_ENV
+from emulation.background.state import DIR_ENV
 from emulation.core.build import TwinConfig, build_twin
 from emulation.core.twin import Twin
 
@@ -33,6 +36,22 @@ def trust_policy(service: str) -> dict[str, Any]:
 
 
 LAMBDA_TRUST_POLICY = trust_policy("lambda.amazonaws.com")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def away_from_the_developers_twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Tests neither see nor stop a background twin the developer runs in this checkout
+    (``make e2e`` would use it), nor read their asr-monitor.toml."""
+    folder = tmp_path_factory.mktemp("elsewhere")
+    saved = {name: os.environ.get(name) for name in (DIR_ENV, CONFIG_ENV)}
+    os.environ[DIR_ENV] = str(folder / "twin")
+    os.environ[CONFIG_ENV] = str(folder / "asr-monitor.toml")
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(scope="module")

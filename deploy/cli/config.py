@@ -36,6 +36,7 @@ from deploy.template import load_template, parameter_problems
 
 CONFIG_NAME = "asr-monitor.toml"
 CONFIG_PATH = PROJECT_ROOT / CONFIG_NAME
+CONFIG_ENV = "ASR_CONFIG_FILE"  # another file (tests keep the developer's out of their way)
 VERSION = 1
 # What --guided asks for, in this order (the rest keep the template's defaults).
 GUIDED_PARAMETERS = ("AlertEmail", "ScheduleExpression", "CorpusPrefix", "LanguageCode")
@@ -116,12 +117,13 @@ def guided(
     *,
     default_stack: str,
     region: str | None,
-    ask: Ask = input,
+    ask: Ask | None = None,
     say: Callable[[str], None] = print,
 ) -> DeployConfig:
     """Ask for the stack name, the region (``region`` None: a twin, no question) and the
     parameters users choose, each checked as the template checks it and asked again until
     valid; the defaults are the previous answers, else the template's."""
+    ask = ask or input  # looked up now: a test may have replaced it
     template = load_template()
     declared = template["Parameters"]
     before = previous.parameters if previous else {}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,7 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from deploy.cli import history as history_view
 from deploy.cli import twin as twin_commands
-from deploy.cli.config import CONFIG_PATH, DeployConfig, guided, merged_parameters
+from deploy.cli.config import CONFIG_ENV, CONFIG_PATH, DeployConfig, guided, merged_parameters
 from deploy.cli.invoke import InvokeError, invoke, read_event
 from deploy.cli.logs import RunLog, function_log, parse_since
 from deploy.cli.output import print_table
@@ -30,6 +31,7 @@ from deploy.corpus_upload import upload_corpus
 from deploy.errors import InvalidParameterError
 from deploy.package import PROJECT_ROOT
 from deploy.progress import Reporter, default_reporter
+from deploy.repairs import RepairError, remove_repairs
 from deploy.run_now import INVOKE_CONFIG, run_now
 from deploy.stack import deploy_stack, destroy_stack, plan_stack
 from emulation.background.state import DEFAULT_STACK
@@ -62,8 +64,8 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     parser.add_argument(
         "--config-file",
         type=Path,
-        default=CONFIG_PATH,
-        help=f"deploy settings (default: {CONFIG_PATH.name} in the checkout)",
+        default=None,
+        help=f"deploy settings (default: {CONFIG_PATH.name} in the checkout, or {CONFIG_ENV})",
     )
     where = argparse.ArgumentParser(add_help=False)
     where.add_argument(
@@ -217,6 +219,7 @@ def main(argv: Sequence[str] | None = None, reporter: Reporter | None = None) ->
 def _run(args: argparse.Namespace, report: Reporter) -> int:
     if args.command == "twin":
         return _twin(args, report)
+    args.config_file = args.config_file or Path(os.environ.get(CONFIG_ENV) or CONFIG_PATH)
     config = DeployConfig.read(args.config_file)
     if args.command == "generate-event" and _offline_event(args):
         return 0
@@ -309,6 +312,13 @@ def _deploy(
 def _delete(
     args: argparse.Namespace, target: Target, config: DeployConfig | None, report: Reporter
 ) -> int:
+    if target.twin is not None:  # what the repairs made outside the stack goes first
+        try:
+            removed = remove_repairs(Clients(target), target.stack)
+        except RepairError:
+            removed = []  # no such stack: destroy_stack says so
+        for repair in removed:
+            report.info(f"twin: {repair}")
     destroy_stack(
         Clients(target), target.stack, delete_retained=args.delete_retained, reporter=report
     )
