@@ -67,7 +67,10 @@ def parameter_problems(template: Mapping[str, Any], values: Mapping[str, str]) -
     for name, value in values.items():
         spec = declared.get(name)
         if spec is None:
-            problems.append(f"Parameter '{name}' is not declared by the template")
+            problems.append(
+                f"unknown template parameter {name}; the template declares "
+                f"{', '.join(sorted(declared))}"
+            )
             continue
         problem = _parameter_problem(name, spec, str(value))
         if problem:

@@ -72,6 +72,8 @@ def test_parameter_values_are_checked_in_cloudformations_words() -> None:
         "audio/en-US/; not empty and without *.",
         "Parameter 'MaxJobsInFlight' must be a number not greater than 250",
         "Parameter 'NotebookMaxRunMinutes' must be a number, not 'many'",
-        "Parameter 'Nope' is not declared by the template",
+        "unknown template parameter Nope; the template declares AlertEmail, ArtifactsBucket, "
+        "ArtifactsPrefix, CorpusPrefix, LambdaCodeKey, LanguageCode, MaxJobsInFlight, "
+        "NotebookInstanceType, NotebookMaxRunMinutes, RegressionThreshold, ScheduleExpression",
     ]
     assert parameter_problems(template, {"AlertEmail": "", "MaxJobsInFlight": "1"}) == []
