@@ -56,6 +56,16 @@ def fresh_twin(twin: Twin) -> Twin:
     return twin
 
 
+def point_boto3_at(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The process environment pointing boto3 at a twin (its ``env()``, the ``export`` lines
+    `make twin` prints), with no profile or credentials file of the developer's in the way."""
+    for variable in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+
+
 def make_project(root: Path) -> Path:
     shutil.copytree(
         PROJECT_ROOT / "pipeline",

@@ -25,6 +25,7 @@ from emulation.core.inspector import Inspector
 from emulation.core.twin import Twin
 from emulation.e2e.chain import DEFAULT_CORPUS, E2EOptions, deploy_outputs, twin_config
 from emulation.e2e.sites import EmbeddedSite
+from tests.deploy.conftest import point_boto3_at
 
 if TYPE_CHECKING:
     from tests.deploy.conftest import Captured
@@ -97,11 +98,7 @@ def chain_twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twin]:
 @pytest.fixture
 def aws_env(chain_twin: Twin, monkeypatch: pytest.MonkeyPatch) -> Twin:
     """The process environment pointing boto3 at the twin, as `make twin` prints it."""
-    for variable in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE"):
-        monkeypatch.delenv(variable, raising=False)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-    for key, value in chain_twin.env().items():
-        monkeypatch.setenv(key, value)
+    point_boto3_at(chain_twin.env(), monkeypatch)
     return chain_twin
 
 

@@ -13,6 +13,7 @@ from deploy.__main__ import main, parse_params
 from deploy.errors import InvalidParameterError
 from deploy.progress import PlainReporter, default_reporter
 from emulation.core.twin import Twin
+from tests.deploy.conftest import point_boto3_at
 
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS::")
 
@@ -20,11 +21,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS::")
 @pytest.fixture
 def twin_env(fresh_twin: Twin, monkeypatch: pytest.MonkeyPatch) -> Twin:
     """The process environment pointing boto3 at the twin, as `make twin` prints it."""
-    for variable in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE"):
-        monkeypatch.delenv(variable, raising=False)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-    for key, value in fresh_twin.env().items():
-        monkeypatch.setenv(key, value)
+    point_boto3_at(fresh_twin.env(), monkeypatch)
     return fresh_twin
 
 

@@ -33,6 +33,7 @@ from emulation.core.server import free_port
 from emulation.e2e.chain import DEFAULT_CORPUS
 from pipeline.history import read_history
 from pipeline.results_table import RUN_PREFIX
+from tests.deploy.conftest import point_boto3_at
 
 pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("ignore:Tried to parse AWS::")]
 STACK = "asr-monitor"
@@ -277,8 +278,7 @@ def test_a_plain_deploy_through_the_environment_gives_a_working_stack(
     export lines), and deploy takes the twin's path, the one `twin start` and make e2e take
     (deploy_to_twin, whose stacks run above): the instance under the name the outputs give,
     with its lifecycle script, and the bucket's notification to ingest."""
-    for key, value in on_twin.state.env().items():
-        monkeypatch.setenv(key, value)
+    point_boto3_at(on_twin.state.env(), monkeypatch)
 
     assert main(["deploy", "--stack", "plain"]) == 0
 

@@ -4,6 +4,8 @@ nothing. Against the twin's CloudFormation, through the environment as boto3 rea
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -13,17 +15,15 @@ import pytest
 from deploy.cli.config import DeployConfig
 from deploy.cli.main import main
 from emulation.core.twin import Twin
+from tests.deploy.conftest import point_boto3_at
 
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS::")
 
 
 @pytest.fixture
 def aws_env(fresh_twin: Twin, monkeypatch: pytest.MonkeyPatch) -> Twin:
-    for variable in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE"):
-        monkeypatch.delenv(variable, raising=False)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-    for key, value in fresh_twin.env().items():
-        monkeypatch.setenv(key, value)
+    """The process environment pointing boto3 at the twin, as `make twin` prints it."""
+    point_boto3_at(fresh_twin.env(), monkeypatch)
     return fresh_twin
 
 
@@ -152,3 +152,14 @@ def test_a_bad_parameter_on_the_command_line_stops_before_packaging(
     assert "Parameter 'LanguageCode' must match pattern" in captured.err.getvalue()
     assert "Packaging" not in captured.text
     assert aws_env.client("s3").list_buckets()["Buckets"] == []
+
+
+def test_the_package_installs_the_command_line() -> None:
+    """[project.scripts] asr-monitor (make install puts it in .venv/bin)."""
+    script = Path(sys.executable).with_name("asr-monitor")
+    shown = subprocess.run(
+        [str(script), "--help"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert shown.returncode == 0, f"{script}: {shown.stderr} (run make install)"
+    for command in ("twin", "deploy", "delete", "invoke", "generate-event", "logs", "history"):
+        assert f"    {command}" in shown.stdout
