@@ -31,8 +31,9 @@ from emulation.events.scheduler import Scheduler
 from emulation.iam.authorizer import IamEnforcement
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m emulation", description=__doc__)
+def main(argv: Sequence[str] | None = None, prog: str = "python -m emulation") -> int:
+    """``prog``: the name --help shows (``asr-monitor`` hands its ``e2e`` here)."""
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
     serve = commands.add_parser("serve", help="run the twin until Ctrl-C (make twin)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0: all)")
@@ -56,7 +57,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "temporary one)",
     )
     e2e = commands.add_parser(
-        "e2e", help="run the whole chain once on the twin (make e2e)", description=e2e_cli.__doc__
+        "e2e",
+        help="run the whole chain once on the twin (make e2e)",
+        description="Deploy the stack, upload the corpus, fire the schedule and follow the run "
+        "to its message, then print the scores. Uses the background twin when `asr-monitor "
+        "twin start` runs one (its stack, its history), else a twin of its own.",
     )
     e2e_cli.add_arguments(e2e)
     args = parser.parse_args(argv)

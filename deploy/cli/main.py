@@ -188,7 +188,7 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     commands.add_parser(
         "e2e",
         help="run the whole chain on the twin (make e2e; uses the background twin when one "
-        "runs): python -m emulation e2e --help",
+        "runs; see e2e --help)",
         add_help=False,
     )
     return parser
@@ -199,7 +199,7 @@ def main(argv: Sequence[str] | None = None, reporter: Reporter | None = None) ->
     if arguments[:1] == ["e2e"]:
         from emulation.cli import main as emulation_main
 
-        return emulation_main(arguments)
+        return emulation_main(arguments, prog=PROG)
     args = build_parser().parse_args(arguments)
     report = reporter or default_reporter()
     try:

@@ -304,13 +304,33 @@ def test_a_plain_deploy_through_the_environment_gives_a_working_stack(
     assert [n for n in names if n.startswith("plain-")] == []  # the repaired one went too
 
 
-def test_twin_stop_ends_the_instances_processes_and_later_commands_say_no_twin_runs(
-    background: Background,
+def test_invoke_the_starter_with_a_generated_schedule_event_then_twin_stop_ends_the_run(
+    background: Background, tmp_path: Path
 ) -> None:
+    """The event is the one the twin's scheduler delivers (EventBridge User Guide, "Creating a
+    rule that runs on a schedule"), for the stack's rule; the starter starts the instance on it
+    as on a schedule. Then ``twin stop`` ends that run's processes with the twin."""
     state = background.state
     control = TwinControl(state.endpoint)
-    started = background.cli("run-now", "--twin")
+    generated = background.cli("generate-event", "schedule", "--twin")
+    assert generated.returncode == 0, generated.stderr
+    event = json.loads(generated.stdout)
+    rule = background.client("events").describe_rule(Name=background.outputs()["ScheduleRuleName"])
+    assert (event["detail-type"], event["source"], event["resources"], event["detail"]) == (
+        "Scheduled Event",
+        "aws.events",
+        [rule["Arn"]],
+        {},
+    )
+    event_file = tmp_path / "schedule.json"
+    event_file.write_text(generated.stdout, encoding="utf-8")
+
+    started = background.cli("invoke", "StartNotebookFunction", "--twin", "-e", str(event_file))
+
     assert started.returncode == 0, started.stderr
+    result = json.loads(started.stdout)
+    assert (result["instance"], result["previous_status"]) == (f"{STACK}-notebook", "Stopped")
+    assert result["message"] == "Stopped: start requested"
     pids = wait_for(lambda: control.instance_processes(f"{STACK}-notebook"), "a run's processes")
 
     stopped = background.cli("twin", "stop")
