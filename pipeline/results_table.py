@@ -59,6 +59,7 @@ BATCH_SIZE = 25  # BatchWriteItem's limit
 
 RUN_OK = "OK"
 RUN_REGRESSION = "REGRESSION"
+RUN_IMPROVED = "IMPROVED"
 RUN_FAILED = "FAILED"
 RUN_NO_CORPUS = "NO_CORPUS"  # nothing uploaded yet, on a stack that never scored a run
 
@@ -161,7 +162,7 @@ class RunSummary:
     """What one run came to: the summary item's content and the notification's input."""
 
     run_id: str
-    status: str  # RUN_OK | RUN_REGRESSION | RUN_FAILED | RUN_NO_CORPUS
+    status: str  # RUN_OK | RUN_REGRESSION | RUN_IMPROVED | RUN_FAILED | RUN_NO_CORPUS
     scores_uri: str
     files: int = 0  # rows in the CSV
     failed: int = 0  # rows with status "failed"
@@ -173,8 +174,17 @@ class RunSummary:
     ref_words: int | None = None
     previous_run_id: str | None = None
     previous_corpus_wer: float | None = None
+    # The change against the previous run, on the files both scored against the same reference
+    # (pipeline.scoring.compare): its value, its paired bootstrap interval and how many files.
     delta_wer: float | None = None
+    delta_ci_low: float | None = None
+    delta_ci_high: float | None = None
+    common_files: int | None = None
+    files_added: int | None = None
+    files_removed: int | None = None
+    references_changed: int | None = None
     regression_threshold: float | None = None
+    regression_confidence: float | None = None
     error: str = ""  # why the run FAILED as a whole (unreadable CSV, nothing scored)
     notes: tuple[str, ...] = ()  # the starter's notes since the previous run
 

@@ -27,6 +27,12 @@ class RunConfig:
     engine_label: str = "amazon-transcribe"
     poll_interval: float = 5.0
     job_timeout: float = 3600.0
+    # The history the report shows and the comparison it makes, read from the stack's scores
+    # table (empty: none); the same threshold and confidence ingest decides with.
+    scores_table: str = ""
+    history_runs: int = 10
+    regression_threshold: float = 0.02
+    confidence: float = 0.95
 
 
 @dataclass
