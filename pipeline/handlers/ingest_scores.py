@@ -102,6 +102,9 @@ LOG = logging.getLogger(__name__)
 CHUNK_BYTES = 256 * 1024
 MAX_LISTED_FAILURES = 50  # the body lists this many failed files, then counts the rest
 WRITE_RETRY = RetryPolicy()  # module settings, so tests can make retries and waits instant
+# BatchWriteItem calls in flight at most (boto3's connection pool holds 10); the writer's window
+# narrows to what the table accepts (bench/ingest.py measures it).
+WRITE_CONCURRENCY = 4
 CLAIM_POLICY = ClaimPolicy()
 
 
@@ -410,7 +413,13 @@ def _ingest_scores(
         return _result(bucket, key, "superseded", run_id=run_id, error=reason)
     rows = (row for _, row in _stream_rows(second, _chunks(second)))
     items = _verified_items(rows, tally.batches.digests, uri)
-    written = write_items(config.table, items, clients("dynamodb"), retry=WRITE_RETRY)
+    written = write_items(
+        config.table,
+        items,
+        clients("dynamodb"),
+        retry=WRITE_RETRY,
+        concurrency=WRITE_CONCURRENCY,
+    )
 
     summary = _summarize(run_id, uri, tally, config, clients)
     put_item(config.table, summary_item(summary), clients("dynamodb"))

@@ -8,6 +8,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -28,6 +30,7 @@ from pipeline.results_table import (
     RetryPolicy,
     RunSummary,
     UnprocessedItemsError,
+    WriteWindow,
     claim_notification,
     deserialize_item,
     file_item,
@@ -681,6 +684,74 @@ def test_write_items_gives_up_after_bounded_attempts_with_a_specific_error(aws):
         write_items(TABLE, items, throttled, retry=policy)
     assert len(delays) == 3
     assert all(0 <= d <= cap for d, cap in zip(delays, (0.1, 0.2, 0.3), strict=True))
+
+
+class PartitionCapacity:
+    """Real moto DynamoDB behind a partition that takes ``capacity`` calls at once: a call that
+    arrives while ``capacity`` others are in flight gets every item back as UnprocessedItems,
+    as DynamoDB answers a write beyond a partition's throughput (BatchWriteItem, API
+    Reference: "If DynamoDB returns any unprocessed items, you should retry the batch
+    operation on those items")."""
+
+    def __init__(self, client: Any, capacity: int):
+        self.client, self.capacity = client, capacity
+        self.in_flight = self.most_in_flight = self.throttled = self.calls = 0
+        self.lock = threading.Lock()
+
+    def batch_write_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            self.calls += 1
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+            over = self.in_flight > self.capacity
+            self.throttled += over
+        try:
+            time.sleep(0.002)  # the round trip, so that calls overlap
+            if over:
+                return {"UnprocessedItems": RequestItems}
+            return self.client.batch_write_item(RequestItems=RequestItems)
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+
+
+def test_parallel_writes_store_every_item_once_within_the_window(aws):
+    rows = [ok(RUN1, f"{n:04d}.wav", n % 9) for n in range(1000)]
+    table = PartitionCapacity(aws.dynamodb, capacity=2)
+    policy = RetryPolicy(sleep=lambda seconds: None)
+    written = write_items(TABLE, map(file_item, rows), table, retry=policy, concurrency=4)
+
+    assert written == 1000
+    assert [row_from_item(item) for item in run_file_items(TABLE, RUN1, aws.dynamodb)] == rows
+    assert table.most_in_flight <= 4
+    assert table.calls == 40 + table.throttled  # each throttled call resent once it was refused
+
+
+def test_the_window_halves_when_throttled_and_widens_by_one_per_window_of_clean_calls():
+    window = WriteWindow(8)
+    for _ in range(8):
+        assert window.acquire()
+    window.throttled()
+    assert window.limit == 4
+    window.throttled()
+    assert window.limit == 2
+    for _ in range(8):
+        window.release(25)
+    # 8 clean calls: 2 of them widened 2 → 3, 3 more → 4, then 3 more (of 4 needed).
+    assert window.limit == 4 and window.written == 200
+    window.throttled()
+    window.throttled()
+    window.throttled()
+    assert window.limit == 1  # never below one call
+
+
+def test_a_parallel_write_that_fails_sends_no_more_batches_and_raises(aws):
+    throttled = Throttled(aws.dynamodb, stuck=25, times=10**6)
+    policy = RetryPolicy(max_attempts=2, sleep=lambda seconds: None)
+    items = (file_item(ok(RUN1, f"{n:04d}.wav", 1)) for n in range(2500))
+    with pytest.raises(UnprocessedItemsError, match="still unprocessed after 2 attempts"):
+        write_items(TABLE, items, throttled, retry=policy, concurrency=4)
+    assert len(throttled.calls) < 2 * 100  # stopped well before the 100 batches
 
 
 def test_throttling_that_outlasts_the_retries_raises_so_lambda_retries(aws, monkeypatch):
