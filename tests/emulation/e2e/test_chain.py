@@ -20,8 +20,11 @@ from emulation.e2e.stages import StageLog
 pytestmark = [pytest.mark.e2e, pytest.mark.speech]
 
 
-def chain(site, corpus: Path, upload_prefix: str | None = None, **parameters: str) -> dict:
+def chain(
+    site, corpus: Path, upload_prefix: str | None = None, runs: int = 1, **parameters: str
+) -> dict:
     options = E2EOptions(
+        runs=runs,
         corpus=corpus,
         stack=f"e2e-{uuid.uuid4().hex[:8]}",
         # LocalStack pulls the Lambda runtime image on the first invoke.
@@ -109,3 +112,25 @@ def test_an_empty_corpus_on_a_new_stack_is_no_corpus_and_says_where_to_upload(si
     assert row["status"] == "failed" and row["error"].startswith("NO_CORPUS: no audio to score")
     assert summary["status"] == "NO_CORPUS"
     assert f"reports/{summary['run_id']}/transcribe_and_score.ipynb" in summary["report_keys"]
+
+
+def test_three_runs_build_a_history_the_report_and_messages_show(site, tmp_path):
+    """make e2e RUNS=3 (issue 13): one stack, three schedule firings; each later run is compared
+    with the one before on the same files, and the last report charts all three."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for clip in ("clip01_nightly_run", "clip07_slow"):
+        for path in DEFAULT_CORPUS.glob(f"{clip}.*"):
+            shutil.copy(path, corpus)
+
+    summary = chain(site, corpus, runs=3)
+
+    assert summary.get("error") is None, summary.get("error")
+    runs = summary["runs"]
+    assert [run["status"] for run in runs] == ["OK", "OK", "OK"]
+    assert [run["delta_wer"] for run in runs] == [None, 0.0, 0.0]  # same engine, same audio
+    report = summary["report_files"]["report.html"].decode()
+    assert report.count('<circle class="point') == 3
+    assert '<span class="status" id="status"' in report and ">OK</span>" in report
+    assert 'id="delta">+0.00 pts</span>' in report
+    assert all(run["run_id"] in report for run in runs)

@@ -68,6 +68,8 @@ EXPECTED: dict[tuple[str, str], tuple[str | None, str]] = {
     ("NotebookRole", "ReadWriteResults"): ("transcribe", "s3:PutObject"),
     ("NotebookRole", "StartTranscriptionJobs"): ("transcribe", "transcribe:StartTranscriptionJob"),
     ("NotebookRole", "ReadTranscriptionJobs"): ("transcribe", "transcribe:GetTranscriptionJob"),
+    ("NotebookRole", "ListTranscriptionJobs"): ("transcribe", "transcribe:ListTranscriptionJobs"),
+    ("NotebookRole", "ReadHistory"): ("transcribe", "dynamodb:Query"),
     ("NotebookRole", "StopSelf"): ("instance stop", "sagemaker:DescribeNotebookInstance"),
     ("NotebookRole", "NotifyFailure"): (
         None,
