@@ -74,6 +74,7 @@ def test_parameter_values_are_checked_in_cloudformations_words() -> None:
         "Parameter 'NotebookMaxRunMinutes' must be a number, not 'many'",
         "unknown template parameter Nope; the template declares AlertEmail, ArtifactsBucket, "
         "ArtifactsPrefix, CorpusPrefix, LambdaCodeKey, LanguageCode, MaxJobsInFlight, "
-        "NotebookInstanceType, NotebookMaxRunMinutes, RegressionThreshold, ScheduleExpression",
+        "NotebookInstanceType, NotebookMaxRunMinutes, RegressionConfidence, RegressionThreshold, "
+        "ScheduleExpression",
     ]
     assert parameter_problems(template, {"AlertEmail": "", "MaxJobsInFlight": "1"}) == []

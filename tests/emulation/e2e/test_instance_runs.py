@@ -250,7 +250,9 @@ def test_a_built_environment_is_reused_and_the_stop_waits_for_in_service(stack: 
     (env / "bin" / "python").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
     (env / "bin" / "python").chmod(0o755)
     (env / ".complete").write_text("built 2026-11-01T06:00:00Z in 42 s\n")
-    stack.configure_host({"ASR_NOTEBOOK_PYTHON": ""}, boot_seconds=20.0)
+    # Long enough for the NO_CORPUS run to reach its stop while still Pending on 2 busy cores
+    # (20 s was not: fetch, papermill and the failure path took 20 s under a loaded suite).
+    stack.configure_host({"ASR_NOTEBOOK_PYTHON": ""}, boot_seconds=40.0)
 
     stack.client("sagemaker").start_notebook_instance(NotebookInstanceName=stack.instance)
     message = stack.next_message(0)
