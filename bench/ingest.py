@@ -167,7 +167,10 @@ def main() -> None:
             results[label] = measure(mode, f"bench-{n}", key, env, concurrency)
     finally:
         twin.terminate()
-        twin.wait(30)
+        try:
+            twin.wait(60)
+        except subprocess.TimeoutExpired:
+            twin.kill()  # its state is of no further use
 
     baseline = results["batch_writer()"]
     print(f"rows: {rows}, into the twin's DynamoDB over HTTP (each writer in a fresh process)")

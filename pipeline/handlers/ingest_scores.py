@@ -40,6 +40,7 @@ import math
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
@@ -226,8 +227,7 @@ class _Tally:
         self.run_id = run_id
         self.worst_files = worst_files
         self.rows = 0
-        self.counts: list[tuple[int, int]] = []
-        self.results: dict[str, FileResult] = {}  # ok files, for the paired comparison
+        self.results: dict[str, FileResult] = {}  # ok files: corpus WER, paired comparison
         self.lines: dict[str, int] = {}
         self.failed = 0
         self.failures: list[ScoreRow] = []
@@ -258,7 +258,6 @@ class _Tally:
             if len(self.failures) < MAX_LISTED_FAILURES:
                 self.failures.append(row)
             return
-        self.counts.append((row.errors, row.ref_words or 0))
         self.results[row.file] = FileResult(
             row.errors, row.ref_words or 0, row.reference_sha256 or None
         )
@@ -413,15 +412,20 @@ def _ingest_scores(
         return _result(bucket, key, "superseded", run_id=run_id, error=reason)
     rows = (row for _, row in _stream_rows(second, _chunks(second)))
     items = _verified_items(rows, tally.batches.digests, uri)
-    written = write_items(
-        config.table,
-        items,
-        clients("dynamodb"),
-        retry=WRITE_RETRY,
-        concurrency=WRITE_CONCURRENCY,
-    )
-
-    summary = _summarize(run_id, uri, tally, config, clients)
+    # The summary needs only pass 1 and the runs before: read before the writes start (a
+    # query meets no half-written run), worked out (the bootstrap) while the writes wait on
+    # DynamoDB, written after them, so a reader that sees it sees every file item.
+    before = _read_before(run_id, tally, config, clients)
+    with ThreadPoolExecutor(1, thread_name_prefix="summary") as pool:
+        summarizing = pool.submit(_summarize, run_id, uri, tally, before, config)
+        written = write_items(
+            config.table,
+            items,
+            clients("dynamodb"),
+            retry=WRITE_RETRY,
+            concurrency=WRITE_CONCURRENCY,
+        )
+        summary = summarizing.result()
     put_item(config.table, summary_item(summary), clients("dynamodb"))
     LOG.info(
         "run %s: wrote %d file item(s) and the summary: %s, corpus WER %s",
@@ -448,14 +452,29 @@ def _ingest_scores(
     )
 
 
-def _summarize(
-    run_id: str, uri: str, tally: _Tally, config: Config, clients: Clients
-) -> RunSummary:
+@dataclass(frozen=True)
+class _Before:
+    """What the summary needs from the table: the previous run and the notes since."""
+
+    previous: Mapping[str, Any] | None
+    notes: tuple[str, ...]
+    previous_files: Mapping[str, FileResult]  # its scored files, when a comparison may follow
+
+
+def _read_before(run_id: str, tally: _Tally, config: Config, clients: Clients) -> _Before:
     dynamodb = clients("dynamodb")
-    corpus = corpus_wer(tally.counts)
     previous = previous_summary(config.table, run_id, dynamodb)
     since = latest_run_before(config.table, run_id, dynamodb) or ""
     notes = tuple(starter_notes(config.table, since, run_id, dynamodb))
+    files: Mapping[str, FileResult] = {}
+    if previous is not None and tally.results and tally.run_failure is None:
+        files = scored_files(run_file_items(config.table, str(previous["run_id"]), dynamodb))
+    return _Before(previous, notes, files)
+
+
+def _summarize(run_id: str, uri: str, tally: _Tally, before: _Before, config: Config) -> RunSummary:
+    corpus = corpus_wer((result.errors, result.ref_words) for result in tally.results.values())
+    previous, notes = before.previous, before.notes
     previous_id = None if previous is None else str(previous["run_id"])
     previous_wer = None if previous is None else float(previous["corpus_wer"])
     comparison = None
@@ -466,12 +485,12 @@ def _summarize(
         error = instructions(empty.error)
         if previous is not None:
             error = f"the corpus is empty (run {previous_id} scored it): {error}"
-    elif tally.run_failure is not None and tally.counts:
+    elif tally.run_failure is not None and tally.results:
         # The run stopped part-way: the files it scored are stored, but a partial corpus is
         # neither an OK run nor a baseline for the next one.
         status = RUN_FAILED
         error = (
-            f"the run did not complete ({tally.run_failure}); {len(tally.counts)} of "
+            f"the run did not complete ({tally.run_failure}); {len(tally.results)} of "
             f"{tally.files} files were scored before it stopped, and their scores are stored"
         )
         corpus = corpus_wer([])
@@ -479,7 +498,7 @@ def _summarize(
         status = RUN_FAILED
         if tally.files == 0:
             error = "the scores CSV has no rows"
-        elif not tally.counts:
+        elif not tally.results:
             error = f"no file was scored: all {tally.files} failed"
             reasons = {row.error for row in tally.failures}
             if len(tally.failures) == tally.failed and len(reasons) == 1:
@@ -492,10 +511,9 @@ def _summarize(
         if previous_id is not None:
             # On the files both runs scored against the same reference, as the notebook's
             # report did (pipeline.scoring.compare), never on two different corpora.
-            before = scored_files(run_file_items(config.table, previous_id, dynamodb))
             comparison = compare_runs(
                 tally.results,
-                before,
+                before.previous_files,
                 threshold=config.regression_threshold,
                 confidence=config.confidence,
             )

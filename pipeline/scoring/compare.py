@@ -29,7 +29,7 @@ IMPROVED = "IMPROVED"
 STEADY = "OK"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per scored file: ingest holds 100,000 of them
 class FileResult:
     """What the comparison needs of one scored file."""
 

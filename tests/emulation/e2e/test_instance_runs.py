@@ -136,8 +136,17 @@ class Stack:
         )
 
     def results_object(self, key: str) -> bytes:
-        bucket = self.outputs["ResultsBucketName"]
-        return self.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+        """The object once it is there: a run uploads its log and notebook after the scores CSV,
+        so they may land after the message that CSV brought."""
+        bucket, s3 = self.outputs["ResultsBucketName"], self.client("s3")
+
+        def read() -> bytes | None:
+            try:
+                return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            except s3.exceptions.NoSuchKey:
+                return None
+
+        return eventually(read, f"s3://{bucket}/{key}", timeout=60)
 
     def summary(self, run_id: str) -> dict[str, Any]:
         table = self.outputs["ScoresTableName"]
