@@ -10,6 +10,8 @@ CORPUS ?= corpus/sample
 # make e2e RUNS=3: fire the schedule three times on one twin, so the report shows a trend.
 RUNS ?= 1
 TWIN ?= embedded
+# make test's workers (pytest-xdist): one per core by default.
+TEST_WORKERS ?= auto
 # Empty: asr-monitor.toml's stack_name, else asr-monitor. ON=twin: act on the background twin.
 STACK ?=
 ON ?=
@@ -58,7 +60,7 @@ lint: install
 	$(PY) -m deploy.iam_lint
 
 test: install apt-deps lint $(TWIN_STACK)
-	TWIN=$(TWIN) $(VENV)/bin/pytest -q
+	TWIN=$(TWIN) $(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 # Uses the background twin when one runs (make twin), so history builds up; else its own.
 e2e: install $(TWIN_STACK)
