@@ -84,6 +84,21 @@ def access_denials(probes: RunProbes, log: StageLog) -> list[dict[str, Any]]:
     ]
 
 
+def creation_run(probes: RunProbes, message: dict[str, Any]) -> dict[str, Any]:
+    """The run the instance's creation started (OnStart runs at creation), read back."""
+    items = dynamodb_items(probes)
+    run_item = next((i for i in items if i.get("sk") == SUMMARY_SK), {})
+    name = probes.outputs["NotebookInstanceName"]
+    return {
+        "run_id": probes.run_id,
+        "status": run_item.get("status"),
+        "subject": message["subject"],
+        "message": message["message"],
+        "report_keys": report_keys(probes),
+        "instance_status": probes.describe_instance(name)["NotebookInstanceStatus"],
+    }
+
+
 def summary(probes: RunProbes, log: StageLog) -> dict[str, Any]:
     """What the site holds for this run, read back."""
     report = (

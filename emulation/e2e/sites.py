@@ -43,6 +43,7 @@ from emulation.core.inspector import Inspector
 from emulation.events.scheduler import Scheduler, scheduled_event, target_input
 from emulation.events.schedules import utc_now
 from emulation.sagemaker.config import DEFAULT_NOTEBOOK_CONTAINER
+from emulation.sagemaker.hooks import ON_CREATE, ON_START
 from emulation.sagemaker.notebook_host import LOG_GROUP, ON_START_STREAM, NotebookHost
 from pipeline.aws import Clients
 
@@ -122,7 +123,8 @@ class EmbeddedSite:
         host = self.twin.part(NotebookHost)
         home = host.sandbox(name).sagemaker_home
         runs = sorted(home.glob("asr-monitor/runs/*/run.log"))
-        logs = [host.hook_log(name)] + [p.read_text(errors="replace") for p in runs]
+        hooks = [host.hook_log(name, ON_CREATE), host.hook_log(name, ON_START)]
+        logs = hooks + [p.read_text(errors="replace") for p in runs]
         return "\n".join(logs)
 
 
