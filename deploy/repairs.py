@@ -218,18 +218,26 @@ class _Context:
         ]
 
     def physical_name(self, logical_id: str) -> str:
-        """The name the stack's engine gave the resource. A SageMaker physical id is an ARN,
-        whose name SageMaker lowercases: the name is looked up by ARN."""
+        """The name the stack's engine gave the resource: the end of its physical id. A
+        SageMaker physical id is an ARN, whose name SageMaker lowercases: when no resource has
+        that lowercased name, the name is looked up by ARN."""
         physical = self.physical_id(logical_id)
+        name = physical.rsplit("/", 1)[-1]
         resource_type = self.template["Resources"][logical_id]["Type"]
-        if physical.startswith("arn:") and resource_type in _SAGEMAKER_LISTINGS:
-            operation, key, arn_key, name_key = _SAGEMAKER_LISTINGS[resource_type]
-            paginator = self.clients("sagemaker").get_paginator(operation)
-            for page in paginator.paginate():
+        if not physical.startswith("arn:") or resource_type not in _SAGEMAKER_LISTINGS:
+            return name
+        operation, key, arn_key, name_key, describe = _SAGEMAKER_LISTINGS[resource_type]
+        sagemaker = self.clients("sagemaker")
+        if describe(sagemaker, name) is not None:
+            return name
+        try:
+            for page in sagemaker.get_paginator(operation).paginate():
                 for summary in page[key]:
                     if summary[arn_key].lower() == physical.lower():
                         return str(summary[name_key])
-        return physical.rsplit("/", 1)[-1]
+        except ClientError:  # an endpoint without the listing: the name as the ARN has it
+            pass
+        return name
 
     def created_name(self, logical_id: str) -> str | None:
         """The name the stack's engine gave the resource; None when it created none (LocalStack
@@ -445,21 +453,6 @@ def _repair_subscription(context: _Context, logical_id: str, props: dict[str, An
 
 
 # ---------------------------------------------------------------------------- SageMaker
-# Resource type -> (listing operation, list key, ARN key, name key).
-_SAGEMAKER_LISTINGS = {
-    "AWS::SageMaker::NotebookInstance": (
-        "list_notebook_instances",
-        "NotebookInstances",
-        "NotebookInstanceArn",
-        "NotebookInstanceName",
-    ),
-    "AWS::SageMaker::NotebookInstanceLifecycleConfig": (
-        "list_notebook_instance_lifecycle_configs",
-        "NotebookInstanceLifecycleConfigs",
-        "NotebookInstanceLifecycleConfigArn",
-        "NotebookInstanceLifecycleConfigName",
-    ),
-}
 # How long CloudFormation's wait for a new instance may take: Pending, then each hook's 5 minutes.
 INSTANCE_SETTLE_SECONDS = 900.0
 POLL_SECONDS = 0.05
@@ -483,6 +476,25 @@ def _describe_instance(sagemaker: BaseClient, name: str) -> dict[str, Any] | Non
         if error_code(exc) != "ValidationException":
             raise
         return None
+
+
+# Resource type -> (listing operation, list key, ARN key, name key, describe by name).
+_SAGEMAKER_LISTINGS: dict[str, tuple[str, str, str, str, Callable[..., Any]]] = {
+    "AWS::SageMaker::NotebookInstance": (
+        "list_notebook_instances",
+        "NotebookInstances",
+        "NotebookInstanceArn",
+        "NotebookInstanceName",
+        _describe_instance,
+    ),
+    "AWS::SageMaker::NotebookInstanceLifecycleConfig": (
+        "list_notebook_instance_lifecycle_configs",
+        "NotebookInstanceLifecycleConfigs",
+        "NotebookInstanceLifecycleConfigArn",
+        "NotebookInstanceLifecycleConfigName",
+        _describe_config,
+    ),
+}
 
 
 def _settle(sagemaker: BaseClient, name: str, timeout: float, moving: set[str]) -> dict[str, Any]:

@@ -89,11 +89,13 @@ def creation_run(probes: RunProbes, message: dict[str, Any]) -> dict[str, Any]:
     items = dynamodb_items(probes)
     run_item = next((i for i in items if i.get("sk") == SUMMARY_SK), {})
     name = probes.outputs["NotebookInstanceName"]
+    rows, _ = score_rows(probes)
     return {
         "run_id": probes.run_id,
         "status": run_item.get("status"),
         "subject": message["subject"],
         "message": message["message"],
+        "files": [{"file": row.file, "status": row.status, "error": row.error} for row in rows],
         "report_keys": report_keys(probes),
         "instance_status": probes.describe_instance(name)["NotebookInstanceStatus"],
     }
