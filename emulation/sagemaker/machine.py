@@ -70,14 +70,21 @@ READY = "machine ready"
 # it ends by waiting on its stdin, a pipe from the twin, so the machine never outlives the twin.
 SETUP_SCRIPT = r"""
 set -euo pipefail
-# Everything the machine takes from the host is opened first: the mounts below may hide it.
-exec 3<"$TWIN_VOLUME" 4<"$TWIN_TMP" 5<"$TWIN_LAYERS/ec2-user"
+# The twin's Python (its environment and installation) is writable for this start alone: an
+# overlay on each, whose changes stay in memory and end with the machine, as AWS renews the
+# conda environments at every start.
+mount -t tmpfs -o mode=0700 tmpfs "$TWIN_LAYERS/rw"
 keep=() keep_fd=()
 while IFS= read -r path; do
   [ -n "$path" ] || continue
+  rw="$TWIN_LAYERS/rw/${#keep[@]}"
+  mkdir -p "$rw/upper" "$rw/work"
+  mount -t overlay overlay -o "lowerdir=$path,upperdir=$rw/upper,workdir=$rw/work" "$path"
   exec {fd}<"$path"
   keep+=("$path") keep_fd+=("$fd")
 done <<<"$TWIN_KEEP"
+# Everything else the machine takes from the host is opened now: the mounts below may hide it.
+exec 3<"$TWIN_VOLUME" 4<"$TWIN_TMP" 5<"$TWIN_LAYERS/ec2-user"
 # The metadata file and `aws` on top of the host's /opt and /usr/bin (read-only overlays), and
 # the user database with an ec2-user.
 mount -t overlay overlay -o "lowerdir=$TWIN_LAYERS/opt:/opt" /opt
@@ -359,6 +366,7 @@ class Layers:
         if aws.exists():
             (self.root / "usr-bin").mkdir()
             (self.root / "usr-bin" / "aws").symlink_to(aws)
+        (self.root / "rw").mkdir()  # where the machine mounts its writable layers
         home = self.root / "ec2-user"
         conda_bin = home / "anaconda3" / "bin"
         conda_bin.mkdir(parents=True)
