@@ -23,7 +23,7 @@ import pytest
 from emulation.core.backends import EnvClients
 from emulation.core.twin import Twin
 from emulation.sagemaker.config import NotebookHostConfig
-from emulation.sagemaker.messages import hook_timed_out
+from emulation.sagemaker.messages import hook_failed
 from emulation.sagemaker.notebook_host import LOG_GROUP, ON_START_STREAM, NotebookHost
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/notebook"
@@ -80,18 +80,19 @@ def sm(twin_and_host: tuple[Twin, NotebookHost]) -> Any:
 
 
 def stopped_instance(sm: Any, host: NotebookHost, name: str, script: str) -> str:
-    """An instance at rest whose lifecycle configuration holds `script` as OnStart."""
+    """An instance at rest whose lifecycle configuration holds `script` as OnStart, attached
+    once Stopped (creating runs OnStart: the container would run it then)."""
+    arn = sm.create_notebook_instance(
+        NotebookInstanceName=name, InstanceType="ml.t3.medium", RoleArn=ROLE_ARN
+    )["NotebookInstanceArn"]
+    host.wait_for_status(name, "InService")
+    sm.stop_notebook_instance(NotebookInstanceName=name)
+    host.wait_for_status(name, "Stopped")
     sm.create_notebook_instance_lifecycle_config(
         NotebookInstanceLifecycleConfigName=f"{name}-lc",
         OnStart=[{"Content": base64.b64encode(script.encode()).decode()}],
     )
-    arn = sm.create_notebook_instance(
-        NotebookInstanceName=name,
-        InstanceType="ml.t3.medium",
-        RoleArn=ROLE_ARN,
-        LifecycleConfigName=f"{name}-lc",
-    )["NotebookInstanceArn"]
-    sm.stop_notebook_instance(NotebookInstanceName=name)  # moto creates it InService
+    sm.update_notebook_instance(NotebookInstanceName=name, LifecycleConfigName=f"{name}-lc")
     host.wait_for_status(name, "Stopped")
     return arn
 
@@ -180,21 +181,49 @@ def test_hook_past_the_limit_fails_as_on_aws(sm, host, docker) -> None:
     config_arn = sm.describe_notebook_instance_lifecycle_config(
         NotebookInstanceLifecycleConfigName="nb-slow-lc"
     )["NotebookInstanceLifecycleConfigArn"]
-    assert described["FailureReason"] == hook_timed_out(config_arn, arn, 1.0)
+    assert described["FailureReason"] == hook_failed(config_arn, arn, 1.0)
     assert "LIFECYCLE_HOOK_TIMEOUT=1" in execs(docker)[0]
     assert restarts(docker) == [["restart", "-t", "1", CONTAINER]]
 
 
-def test_failing_hook_fails_with_its_exit_status_and_output(sm, host, docker) -> None:
-    stopped_instance(sm, host, "nb-broken", "#!/bin/bash\necho 'no corpus here'\nexit 3\n")
+def test_failing_hook_fails_with_awss_reason_and_its_output_in_the_log(sm, host, docker) -> None:
+    arn = stopped_instance(sm, host, "nb-broken", "#!/bin/bash\necho 'no corpus here'\nexit 3\n")
 
     sm.start_notebook_instance(NotebookInstanceName="nb-broken")
     host.wait_for_status("nb-broken", "Failed")
 
     reason = sm.describe_notebook_instance(NotebookInstanceName="nb-broken")["FailureReason"]
-    assert "failed with exit code 3" in reason
-    assert "no corpus here" in reason
+    config_arn = arn.replace(":notebook-instance/", ":notebook-instance-lifecycle-config/")
+    assert reason == hook_failed(config_arn + "-lc", arn, 20.0)
+    assert host.transitions[-1].reason == "OnStart hook exited with status 3"
+    assert "no corpus here" in host.hook_log("nb-broken")
     assert restarts(docker) == [["restart", "-t", "1", CONTAINER]]
+
+
+def test_create_runs_on_create_then_on_start_in_the_container(sm, host, docker) -> None:
+    def hook(text: str) -> list[dict[str, str]]:
+        script = f'#!/bin/bash\necho {text} >> "$SAGEMAKER_HOME/hooks.txt"\n'
+        return [{"Content": base64.b64encode(script.encode()).decode()}]
+
+    sm.create_notebook_instance_lifecycle_config(
+        NotebookInstanceLifecycleConfigName="both-lc",
+        OnCreate=hook("create"),
+        OnStart=hook("start"),
+    )
+    arn = sm.create_notebook_instance(
+        NotebookInstanceName="nb-both",
+        InstanceType="ml.t3.medium",
+        RoleArn=ROLE_ARN,
+        LifecycleConfigName="both-lc",
+    )["NotebookInstanceArn"]
+    host.wait_for_status("nb-both", "InService")
+
+    assert [call[7:] for call in execs(docker)] == [
+        ["on-create", "nb-both", arn],
+        ["on-start", "nb-both", arn],
+    ]
+    hooks = docker.path(CONTAINER, "home", "ec2-user", "SageMaker", "hooks.txt")
+    assert hooks.read_text().split() == ["create", "start"]
 
 
 def test_extra_env_reaches_the_hook_through_docker_exec(sm, host, docker) -> None:
