@@ -455,6 +455,8 @@ def _repair_subscription(context: _Context, logical_id: str, props: dict[str, An
 # ---------------------------------------------------------------------------- SageMaker
 # How long CloudFormation's wait for a new instance may take: Pending, then each hook's 5 minutes.
 INSTANCE_SETTLE_SECONDS = 900.0
+# Where SageMaker writes a lifecycle hook's output (API reference, NotebookInstanceLifecycleHook).
+HOOK_LOG_GROUP = "/aws/sagemaker/NotebookInstances"
 POLL_SECONDS = 0.05
 
 
@@ -527,17 +529,36 @@ def _stop_instance(
     return True
 
 
-def _await_in_service(sagemaker: BaseClient, name: str, timeout: float) -> None:
+def _await_in_service(context: _Context, name: str, timeout: float) -> None:
     """CloudFormation's wait for a new instance: InService, or the create fails with the
     instance's FailureReason (for a failed lifecycle hook, SageMaker's "took longer than 5
-    minutes" sentence)."""
-    described = _settle(sagemaker, name, timeout, {"Pending"})
+    minutes" sentence) and, read where the sentence points, the end of the hooks' log."""
+    described = _settle(context.clients("sagemaker"), name, timeout, {"Pending"})
     status = described.get("NotebookInstanceStatus")
     if status != "InService":
+        reason = described.get("FailureReason", "no reason given")
+        tail = _hook_log_tail(context.clients("logs"), name)
         raise RepairError(
-            f"notebook instance {name} is {status} after its creation: "
-            f"{described.get('FailureReason', 'no reason given')}"
+            f"notebook instance {name} is {status} after its creation: {reason}"
+            + (f"\nThe end of its lifecycle log:\n{tail}" if tail else "")
         )
+
+
+def _hook_log_tail(logs: BaseClient, name: str, lines: int = 10) -> str:
+    """The last lines the instance's hooks wrote to CloudWatch Logs, if they can be read."""
+    found = []
+    for hook in ("OnCreate", "OnStart"):
+        try:
+            events = logs.get_log_events(
+                logGroupName=HOOK_LOG_GROUP,
+                logStreamName=f"{name}/LifecycleConfig{hook}",
+                limit=lines,
+                startFromHead=False,
+            )["events"]
+        except ClientError:
+            continue
+        found += [f"{hook}: {event['message']}" for event in events]
+    return "\n".join(found[-lines:])
 
 
 def _repair_lifecycle_config(
@@ -619,7 +640,7 @@ def _repair_notebook_instance(
         if "LifecycleConfigName" in wanted
         else ""
     )
-    _await_in_service(sagemaker, name, INSTANCE_SETTLE_SECONDS)
+    _await_in_service(context, name, INSTANCE_SETTLE_SECONDS)
     verb = "re-created" if stored else "created"
     actions.append(f"{verb} notebook instance {name}{attached}: InService")
     return actions

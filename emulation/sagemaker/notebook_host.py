@@ -252,9 +252,10 @@ class NotebookHost:
             if instance.status == status:
                 return
             if time.monotonic() > deadline or instance.status == "Failed":
+                reason = getattr(instance, "failure_reason", None)
                 raise NotebookHostTimeout(
                     f"notebook instance {name!r} is {instance.status}, not {status} (waited up "
-                    f"to {timeout:g} s; failure reason: {getattr(instance, 'failure_reason', None)})"
+                    f"to {timeout:g} s; failure reason: {reason})"
                 )
             time.sleep(POLL_SECONDS)
 
