@@ -140,17 +140,7 @@ class ChainRun:
                     or probes.stopped_early(name, grace=True)
                 ),
             )
-            wait_until(
-                probes.ingest_finished,
-                deadline=deadline,
-                what="ingest did not finish the creation run",
-                fail=lambda: (
-                    denied("ingest")
-                    or probes.lambda_failure(
-                        "IngestScoresFunctionName", "IngestScoresDeadLetterQueueUrl"
-                    )
-                ),
-            )
+            self.ingested(deadline, "ingest did not finish the creation run")
             message = wait_until(
                 probes.notification,
                 deadline=deadline,
@@ -290,17 +280,7 @@ class ChainRun:
             refuse(denied("notebook"))
             stage.detail = f"s3://{self.outputs['ResultsBucketName']}/{scores_key(probes.run_id)}"
         with self.log.stage("ingest") as stage:
-            wait_until(
-                probes.ingest_finished,
-                deadline=deadline,
-                what="ingest Lambda did not finish",
-                fail=lambda: (
-                    denied("ingest")
-                    or probes.lambda_failure(
-                        "IngestScoresFunctionName", "IngestScoresDeadLetterQueueUrl"
-                    )
-                ),
-            )
+            self.ingested(deadline, "ingest Lambda did not finish")
             self.logs_delivered(
                 "the ingest function's logs",
                 lambda: probes.function_reported("IngestScoresFunctionName"),
@@ -324,6 +304,22 @@ class ChainRun:
                 fail=lambda: denied("notebook"),
             )
             refuse(denied("notebook"))
+
+    def ingested(self, deadline: float, what: str) -> None:
+        """Wait until ingest marked the run's notification sent; fail on its AccessDenied or
+        once the function failed for good."""
+        probes = self.probes
+        wait_until(
+            probes.ingest_finished,
+            deadline=deadline,
+            what=what,
+            fail=lambda: (
+                probes.access_denied("ingest")
+                or probes.lambda_failure(
+                    "IngestScoresFunctionName", "IngestScoresDeadLetterQueueUrl"
+                )
+            ),
+        )
 
     def logs_delivered(
         self, what: str, probe: Callable[[], bool | None], fail: Callable[[], str | None]

@@ -25,6 +25,7 @@ from emulation.core.twin import Twin
 from emulation.sagemaker.config import NotebookHostConfig
 from emulation.sagemaker.messages import hook_failed
 from emulation.sagemaker.notebook_host import LOG_GROUP, ON_START_STREAM, NotebookHost
+from tests.emulation.sagemaker.test_notebook_host import stopped_instance
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/notebook"
 DAEMON_DOWN = (
@@ -77,24 +78,6 @@ def host(twin_and_host: tuple[Twin, NotebookHost], docker: Any) -> Iterator[Note
 @pytest.fixture
 def sm(twin_and_host: tuple[Twin, NotebookHost]) -> Any:
     return twin_and_host[0].client("sagemaker")
-
-
-def stopped_instance(sm: Any, host: NotebookHost, name: str, script: str) -> str:
-    """An instance at rest whose lifecycle configuration holds `script` as OnStart, attached
-    once Stopped (creating runs OnStart: the container would run it then)."""
-    arn = sm.create_notebook_instance(
-        NotebookInstanceName=name, InstanceType="ml.t3.medium", RoleArn=ROLE_ARN
-    )["NotebookInstanceArn"]
-    host.wait_for_status(name, "InService")
-    sm.stop_notebook_instance(NotebookInstanceName=name)
-    host.wait_for_status(name, "Stopped")
-    sm.create_notebook_instance_lifecycle_config(
-        NotebookInstanceLifecycleConfigName=f"{name}-lc",
-        OnStart=[{"Content": base64.b64encode(script.encode()).decode()}],
-    )
-    sm.update_notebook_instance(NotebookInstanceName=name, LifecycleConfigName=f"{name}-lc")
-    host.wait_for_status(name, "Stopped")
-    return arn
 
 
 def execs(docker: Any) -> list[list[str]]:

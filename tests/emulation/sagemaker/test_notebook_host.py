@@ -92,6 +92,15 @@ def stopped_instance(sm, host: NotebookHost, name: str, script: str | None = Non
     return arn
 
 
+def on_start_lines(twin: Twin, name: str) -> list[str]:
+    """The instance's LifecycleConfigOnStart stream in CloudWatch Logs."""
+    events = twin.client("logs").get_log_events(
+        logGroupName="/aws/sagemaker/NotebookInstances",
+        logStreamName=f"{name}/LifecycleConfigOnStart",
+    )["events"]
+    return [event["message"] for event in events]
+
+
 def describe(sm, name: str) -> dict:
     return sm.describe_notebook_instance(NotebookInstanceName=name)
 
@@ -119,15 +128,7 @@ def test_start_goes_pending_then_in_service_and_runs_the_hook_in_the_sandbox(
     }
     assert moves(host, "nb-basic")[-2:] == [("Stopped", "Pending"), ("Pending", "InService")]
     assert "hook says hello" in host.hook_log("nb-basic")
-    events = (
-        twin_and_host[0]
-        .client("logs")
-        .get_log_events(
-            logGroupName="/aws/sagemaker/NotebookInstances",
-            logStreamName="nb-basic/LifecycleConfigOnStart",
-        )["events"]
-    )
-    assert [event["message"] for event in events] == ["hook says hello"]
+    assert on_start_lines(twin_and_host[0], "nb-basic") == ["hook says hello"]
 
 
 def test_background_work_outlives_the_hook_until_the_instance_stops_itself(sm, host):
@@ -223,15 +224,7 @@ def test_hook_exiting_non_zero_fails_the_instance_and_its_log_says_why(sm, host,
         config_arn + "nb-broken-lc", arn, 20.0
     )
     assert host.transitions[-1].reason == "OnStart hook exited with status 1"
-    events = (
-        twin_and_host[0]
-        .client("logs")
-        .get_log_events(
-            logGroupName="/aws/sagemaker/NotebookInstances",
-            logStreamName="nb-broken/LifecycleConfigOnStart",
-        )["events"]
-    )
-    assert events[-1]["message"] == "cannot find the corpus"
+    assert on_start_lines(twin_and_host[0], "nb-broken")[-1] == "cannot find the corpus"
     assert host.processes_alive("nb-broken") == []
     listed = sm.list_notebook_instances()["NotebookInstances"]
     assert [(i["NotebookInstanceName"], i["NotebookInstanceStatus"]) for i in listed] == [
