@@ -4,7 +4,7 @@ On a real instance the hook runs as root (CreateNotebookInstanceLifecycleConfig:
 and AWS's lifecycle samples do the user's work with ``sudo -u ec2-user -i``. The twin's machine
 has an ec2-user where sudo is installed, and none otherwise (or as a non-root user): both ways
 are checked here with fakes; the runs themselves are tested on the twin
-(tests/emulation/e2e/test_instance_runs.py; test_aws_contract.py for the twin's ec2-user).
+(tests/emulation/e2e/test_instance_runs.py; test_notebook_contract.py for the twin's ec2-user).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The notebook-instance host, driven over HTTP with boto3 and real bash hooks.
 
-AWS's contract, row by row, is tested in test_aws_contract.py; these tests drive the host's own
+AWS's contract, row by row, is tested in test_notebook_contract.py; these tests drive the host's own
 machinery (processes, watchdog, logs, reset, patches)."""
 
 from __future__ import annotations
