@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any
 import botocore.session
 from moto.core.responses import ActionResult, EmptyResult
 from moto.sagemaker.exceptions import ValidationError
-from moto.sagemaker.models import FakeSageMakerNotebookInstanceLifecycleConfig
+from moto.sagemaker.models import FakeSageMakerNotebookInstanceLifecycleConfig, sagemaker_backends
 from moto.utilities.paginator import paginate
 
 from emulation.sagemaker.messages import config_missing, hook_too_long
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
     from moto.sagemaker.models import FakeSagemakerNotebookInstance, SageMakerModelBackend
     from moto.sagemaker.responses import SageMakerResponse
@@ -209,12 +209,22 @@ def with_hook_checks(create: Callable[..., Any]) -> Callable[..., Any]:
     return create_checked
 
 
-def instance_by_arn(backend: SageMakerModelBackend, arn: str) -> FakeSagemakerNotebookInstance:
-    """The instance an ARN names (its name lowercased, so not found by splitting the ARN)."""
-    for instance in backend.notebook_instances.values():
-        if instance.arn == arn.lower():
-            return instance
+def by_arn(models: Mapping[str, Any], arn: str) -> str:
+    """The name of the instance or configuration an ARN names (its name lowercased in the ARN,
+    so not found by splitting it)."""
+    for name, model in models.items():
+        if model.arn == arn.lower():
+            return name
     raise ValidationError(message="RecordNotFound")
+
+
+def delete_config_from_cloudformation_json(
+    cls: type, resource_name: str, cloudformation_json: Any, account_id: str, region: str
+) -> None:
+    """CloudFormation deletes a lifecycle configuration by its physical id, the ARN."""
+    backend = sagemaker_backends[account_id][region]
+    name = by_arn(backend.notebook_instance_lifecycle_configurations, resource_name)
+    backend.delete_notebook_instance_lifecycle_config(name)
 
 
 def lifecycle_config_arn(backend: SageMakerModelBackend, name: str) -> str:

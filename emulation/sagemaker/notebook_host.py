@@ -41,6 +41,7 @@ from moto.logs.models import logs_backends
 from moto.sagemaker.exceptions import ValidationError
 from moto.sagemaker.models import (
     FakeSagemakerNotebookInstance,
+    FakeSageMakerNotebookInstanceLifecycleConfig,
     SageMakerModelBackend,
     sagemaker_backends,
 )
@@ -62,7 +63,8 @@ from emulation.sagemaker.container import ContainerGroup
 from emulation.sagemaker.hooks import ON_CREATE, ON_START, Hook, HookGroup
 from emulation.sagemaker.moto_additions import (
     apply_update,
-    instance_by_arn,
+    by_arn,
+    delete_config_from_cloudformation_json,
     lifecycle_config_arn,
     list_notebook_instance_lifecycle_configs,
     list_notebook_instance_lifecycle_configs_handler,
@@ -126,6 +128,9 @@ class NotebookHost:
     # -- TwinPart ---------------------------------------------------------------------------
 
     def install(self) -> None:
+        # Probed first: the log says at start-up how hooks will run, and a configured mode that
+        # cannot work here fails before anything is patched.
+        self.isolation()
         host = self
         backend_cls = SageMakerModelBackend
         moto_create = backend_cls.create_notebook_instance
@@ -163,9 +168,9 @@ class NotebookHost:
             # CloudFormation stops the instance and waits for Stopped before deleting it. The
             # physical id is the ARN, whose name SageMaker lowercases: found by ARN.
             backend = sagemaker_backends[account_id][region]
-            instance = instance_by_arn(backend, resource_name)
-            host._halt_now(instance, "CloudFormation delete")
-            backend.delete_notebook_instance(instance.notebook_instance_name)
+            name = by_arn(backend.notebook_instances, resource_name)
+            host._halt_now(backend.get_notebook_instance(name), "CloudFormation delete")
+            backend.delete_notebook_instance(name)
 
         patch = self._patches.replace
         patch(backend_cls, "create_notebook_instance", create_notebook_instance)
@@ -192,6 +197,11 @@ class NotebookHost:
             FakeSagemakerNotebookInstance,
             "delete_from_cloudformation_json",
             classmethod(delete_from_cloudformation_json),
+        )
+        patch(
+            FakeSageMakerNotebookInstanceLifecycleConfig,
+            "delete_from_cloudformation_json",
+            classmethod(delete_config_from_cloudformation_json),
         )
         patch(SageMakerResponse, "update_notebook_instance", update_notebook_instance_handler)
         patch(

@@ -428,6 +428,47 @@ def test_cloudformation_deletes_a_running_instance(sm, host, twin_and_host):
     assert sm.list_notebook_instances()["NotebookInstances"] == []
 
 
+def test_cloudformation_updates_and_deletes_a_lifecycle_configuration_by_its_arn(
+    sm, host, twin_and_host
+):
+    """The configuration's physical id is its ARN (CloudFormation template reference,
+    AWS::SageMaker::NotebookInstanceLifecycleConfig, Return values: "Ref returns the Amazon
+    Resource Name (ARN)"), whose name SageMaker lowercases, so a name with capitals is not found
+    by splitting the ARN (moto's way). moto names the configuration after the stack and the
+    logical id (capitals), ignoring the declared name, which deploy/repairs.py restores."""
+    cfn = twin_and_host[0].client("cloudformation")
+
+    def template(script: str) -> str:
+        config = {
+            "Type": "AWS::SageMaker::NotebookInstanceLifecycleConfig",
+            "Properties": {
+                "NotebookInstanceLifecycleConfigName": {"Fn::Sub": "${AWS::StackName}-on-start"},
+                "OnStart": [{"Content": {"Fn::Base64": script}}],
+            },
+        }
+        return json.dumps({"Resources": {"OnStartConfig": config}})
+
+    stack_id = cfn.create_stack(StackName="Nb-Config", TemplateBody=template("echo one\n"))[
+        "StackId"
+    ]
+    [config] = sm.list_notebook_instance_lifecycle_configs()["NotebookInstanceLifecycleConfigs"]
+    name = config["NotebookInstanceLifecycleConfigName"]
+    assert name.startswith("Nb-Config-OnStartConfig-")
+    assert config["NotebookInstanceLifecycleConfigArn"].endswith("/" + name.lower())
+
+    cfn.update_stack(StackName="Nb-Config", TemplateBody=template("echo two\n"))
+    [hook] = sm.describe_notebook_instance_lifecycle_config(
+        NotebookInstanceLifecycleConfigName=name
+    )["OnStart"]
+    assert base64.b64decode(hook["Content"]) == b"echo two\n"
+
+    cfn.delete_stack(StackName="Nb-Config")
+
+    assert cfn.describe_stacks(StackName=stack_id)["Stacks"][0]["StackStatus"] == "DELETE_COMPLETE"
+    listed = sm.list_notebook_instance_lifecycle_configs()["NotebookInstanceLifecycleConfigs"]
+    assert listed == []
+
+
 def test_hooks_longer_than_aws_allows_are_refused(sm, host):
     with pytest.raises(ClientError) as refused:
         sm.create_notebook_instance_lifecycle_config(
