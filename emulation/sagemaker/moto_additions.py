@@ -2,9 +2,10 @@
 
 moto 5.2.5 has no UpdateNotebookInstance and no ListNotebookInstanceLifecycleConfigs (both end
 in NotImplementedError), never reports FailureReason, accepts hooks of any length, keeps the
-case of names in ARNs (SageMaker lowercases them), and drops CreateNotebookInstance's
-PlatformIdentifier, InstanceMetadataServiceConfiguration and IpAddressType and RootAccess's
-default. The handlers added here only parse parameters and call the backend, like moto's own.
+case of names in ARNs (SageMaker lowercases them, so moto's lookups by ARN miss), and drops
+CreateNotebookInstance's PlatformIdentifier, InstanceMetadataServiceConfiguration and
+IpAddressType and RootAccess's default. The handlers added here only parse parameters and
+call the backend, like moto's own.
 """
 
 from __future__ import annotations
@@ -216,6 +217,18 @@ def by_arn(models: Mapping[str, Any], arn: str) -> str:
         if model.arn == arn.lower():
             return name
     raise ValidationError(message="RecordNotFound")
+
+
+def with_instances_by_arn(get: Callable[[Any, str], Any]) -> Callable[[Any, str], Any]:
+    """AddTags, ListTags and DeleteTags name a notebook instance by its ARN, which lowercases
+    its name: found by ARN (moto splits the ARN and misses a name with capitals)."""
+
+    def found(backend: SageMakerModelBackend, arn: str) -> Any:
+        if arn.split(":")[-1].startswith("notebook-instance/"):
+            return backend.notebook_instances[by_arn(backend.notebook_instances, arn)]
+        return get(backend, arn)
+
+    return found
 
 
 def delete_config_from_cloudformation_json(

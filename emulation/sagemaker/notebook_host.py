@@ -72,6 +72,7 @@ from emulation.sagemaker.moto_additions import (
     with_create_settings,
     with_description,
     with_hook_checks,
+    with_instances_by_arn,
 )
 from emulation.sagemaker.processes import POLL_SECONDS, ProcessGroup
 
@@ -187,6 +188,11 @@ class NotebookHost:
             backend_cls,
             "create_notebook_instance_lifecycle_config",
             with_hook_checks(backend_cls.create_notebook_instance_lifecycle_config),
+        )
+        patch(
+            backend_cls,
+            "_get_resource_from_arn",
+            with_instances_by_arn(backend_cls._get_resource_from_arn),
         )
         patch(
             FakeSagemakerNotebookInstance,

@@ -355,6 +355,25 @@ def test_arns_lowercase_the_names_they_hold(aws: Aws) -> None:
     assert metadata == {"ResourceArn": arn, "ResourceName": "My-Notebook"}
 
 
+def test_tags_find_an_instance_by_its_lowercased_arn(aws: Aws) -> None:
+    """AddTags, ListTags and DeleteTags take the ARN SageMaker answered, whose name is
+    lowercased, and find the instance whatever the case of its name.
+
+    Source: API reference, AddTags / ListTags / DeleteTags ("ResourceArn: The Amazon Resource
+    Name (ARN) of the resource"); CreateNotebookInstance (Tags; the response's
+    NotebookInstanceArn).
+    """
+    arn = aws.create("Tagged-Notebook", Tags=[{"Key": "team", "Value": "asr"}])
+
+    aws.sm.add_tags(ResourceArn=arn, Tags=[{"Key": "stage", "Value": "test"}])
+    aws.sm.delete_tags(ResourceArn=arn, TagKeys=["team"])
+
+    assert aws.sm.list_tags(ResourceArn=arn)["Tags"] == [{"Key": "stage", "Value": "test"}]
+    with pytest.raises(ClientError) as missing:
+        aws.sm.list_tags(ResourceArn=arn.replace("tagged-notebook", "no-such-notebook"))
+    assert missing.value.response["Error"]["Code"] == "ValidationException"
+
+
 # ------------------------------------------------------------------ what a hook sees
 def test_hooks_run_as_root_from_slash_with_awss_path_and_paths(aws: Aws) -> None:
     """A hook runs as root, from "/", with PATH /sbin:bin:/usr/sbin:/usr/bin, and finds
