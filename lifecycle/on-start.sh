@@ -212,9 +212,12 @@ run_notebook() {
     -p results_bucket "$ASR_RESULTS_BUCKET" \
     -p corpus_prefix "${ASR_CORPUS_PREFIX:-corpus/}" \
     -p language_code "${ASR_LANGUAGE_CODE:-en-US}" \
-    -p max_jobs_in_flight "${ASR_MAX_JOBS_IN_FLIGHT:-100}" \
+    -p max_jobs_in_flight "${ASR_MAX_JOBS_IN_FLIGHT:-250}" \
     -p engine_label "${ASR_ENGINE_LABEL:-amazon-transcribe}" \
-    -p poll_interval "${ASR_POLL_INTERVAL:-5}"
+    -p poll_interval "${ASR_POLL_INTERVAL:-30}" \
+    -p scores_table "${ASR_SCORES_TABLE:-}" \
+    -p regression_threshold "${ASR_REGRESSION_THRESHOLD:-0.02}" \
+    -p confidence "${ASR_REGRESSION_CONFIDENCE:-0.95}"
 }
 
 upload_notebook() {

@@ -16,6 +16,7 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Sequence
 
+from pipeline.layout import REPORT_NAME, report_key
 from pipeline.results_table import RUN_NO_CORPUS, RunSummary
 from pipeline.scores_csv import ScoreRow, neutralize_formula
 
@@ -77,12 +78,57 @@ def _corpus_lines(summary: RunSummary) -> list[str]:
         lines.append(
             f"Previous     {_percent(summary.previous_corpus_wer)}  (run {summary.previous_run_id})"
         )
-    if summary.delta_wer is not None:
-        change = f"Change       {_points(summary.delta_wer)}"
-        if summary.regression_threshold is not None:
-            change += f"  (alert above +{summary.regression_threshold * 100:.2f} pts)"
-        lines.append(change)
+    lines += _change_lines(summary)
     return lines
+
+
+def _change_lines(summary: RunSummary) -> list[str]:
+    """The paired change against the previous run, and how the corpus changed beside it."""
+    if summary.previous_run_id is None or summary.common_files is None:
+        return []
+    if summary.delta_wer is None:
+        lines = ["Change       n/a: no file was scored in both runs against the same reference"]
+    else:
+        confidence = round((summary.regression_confidence or 0.95) * 100)
+        lines = [
+            f"Change       {_points(summary.delta_wer)} on the {summary.common_files} file(s)"
+            f" both runs scored ({confidence}% CI {_points(summary.delta_ci_low or 0.0)} to"
+            f" {_points(summary.delta_ci_high or 0.0)})"
+        ]
+        if summary.regression_threshold is not None:
+            threshold = summary.regression_threshold * 100
+            lines.append(
+                f"             REGRESSION: a rise above +{threshold:.2f} pts whose interval is"
+                f" above zero; IMPROVED: a drop below -{threshold:.2f} pts, below zero"
+            )
+    changed = [
+        (summary.files_added, "added"),
+        (summary.files_removed, "removed"),
+        (summary.references_changed, "with a changed reference"),
+    ]
+    parts = [f"{count} {label}" for count, label in changed if count]
+    if parts:
+        lines.append(f"Corpus       files {', '.join(parts)}: not part of the change")
+    return lines
+
+
+def report_lines(summary: RunSummary, region: str) -> list[str]:
+    """Where the run's report is, as a link a reader can open for as long as the report exists.
+
+    The S3 console's object page, not a presigned URL: a presigned URL lasts only as long as the
+    credentials that signed it (the ingest Lambda's role session, hours; SigV4 caps any at 7
+    days), while the console link works for anyone allowed to read the results bucket, and the
+    bucket stays private.
+    """
+    bucket = summary.scores_uri.removeprefix("s3://").split("/", 1)[0]
+    key = report_key(summary.run_id, REPORT_NAME)
+    console = (
+        f"https://{region}.console.aws.amazon.com/s3/object/{bucket}?region={region}&prefix={key}"
+    )
+    return [
+        f"Report       {console}",
+        f"             (or: aws s3 cp s3://{bucket}/{key} .)",
+    ]
 
 
 def _worst_table(worst: Sequence[ScoreRow]) -> list[str]:
@@ -114,8 +160,14 @@ def _note_lines(summary: RunSummary) -> list[str]:
     return lines
 
 
-def body(summary: RunSummary, worst: Sequence[ScoreRow], failures: Sequence[ScoreRow]) -> str:
-    """The plain-text message: status, corpus WER with CI, change, worst files, failures.
+def body(
+    summary: RunSummary,
+    worst: Sequence[ScoreRow],
+    failures: Sequence[ScoreRow],
+    region: str | None = None,
+) -> str:
+    """The plain-text message: status, corpus WER with CI, change, worst files, failures, and
+    the report's link (``region``: the results bucket's).
 
     ``worst`` are ok rows, worst first; ``failures`` may be a prefix of the failed rows
     (``summary.failed`` says how many there were).
@@ -137,6 +189,8 @@ def body(summary: RunSummary, worst: Sequence[ScoreRow], failures: Sequence[Scor
             f" {summary.scored} scored, {summary.failed} failed"
         )
     lines.append(f"Scores       {summary.scores_uri}")
+    if region and summary.corpus_wer is not None:
+        lines += report_lines(summary, region)
     if worst:
         lines += ["", *_worst_table(worst)]
     if summary.failed:
@@ -160,4 +214,6 @@ def attributes(summary: RunSummary) -> dict[str, dict[str, str]]:
         attrs["corpus_wer"] = {"DataType": "Number", "StringValue": f"{summary.corpus_wer:.6f}"}
     if summary.files:
         attrs["files_failed"] = {"DataType": "Number", "StringValue": str(summary.failed)}
+    if summary.delta_wer is not None:
+        attrs["delta_wer"] = {"DataType": "Number", "StringValue": f"{summary.delta_wer:.6f}"}
     return attrs

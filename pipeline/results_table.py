@@ -26,8 +26,10 @@ from __future__ import annotations
 import logging
 import random
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from typing import Any
@@ -59,6 +61,7 @@ BATCH_SIZE = 25  # BatchWriteItem's limit
 
 RUN_OK = "OK"
 RUN_REGRESSION = "REGRESSION"
+RUN_IMPROVED = "IMPROVED"
 RUN_FAILED = "FAILED"
 RUN_NO_CORPUS = "NO_CORPUS"  # nothing uploaded yet, on a stack that never scored a run
 
@@ -161,7 +164,7 @@ class RunSummary:
     """What one run came to: the summary item's content and the notification's input."""
 
     run_id: str
-    status: str  # RUN_OK | RUN_REGRESSION | RUN_FAILED | RUN_NO_CORPUS
+    status: str  # RUN_OK | RUN_REGRESSION | RUN_IMPROVED | RUN_FAILED | RUN_NO_CORPUS
     scores_uri: str
     files: int = 0  # rows in the CSV
     failed: int = 0  # rows with status "failed"
@@ -173,8 +176,17 @@ class RunSummary:
     ref_words: int | None = None
     previous_run_id: str | None = None
     previous_corpus_wer: float | None = None
+    # The change against the previous run, on the files both scored against the same reference
+    # (pipeline.scoring.compare): its value, its paired bootstrap interval and how many files.
     delta_wer: float | None = None
+    delta_ci_low: float | None = None
+    delta_ci_high: float | None = None
+    common_files: int | None = None
+    files_added: int | None = None
+    files_removed: int | None = None
+    references_changed: int | None = None
     regression_threshold: float | None = None
+    regression_confidence: float | None = None
     error: str = ""  # why the run FAILED as a whole (unreadable CSV, nothing scored)
     notes: tuple[str, ...] = ()  # the starter's notes since the previous run
 
@@ -263,32 +275,120 @@ def write_items(
     dynamodb_client: Any,
     *,
     retry: RetryPolicy = RetryPolicy(),
+    concurrency: int = 1,
 ) -> int:
     """Write ``items`` with BatchWriteItem, 25 at a time; return how many were written.
 
     Throttled writes come back as UnprocessedItems rather than as an error; those are resent
     with backoff, up to ``retry.max_attempts`` calls per batch, then UnprocessedItemsError.
-    Items in one call must have distinct keys (DynamoDB's rule).
+    With ``concurrency`` > 1, up to that many calls are in flight at once (boto3 clients are
+    thread-safe), so the write is bounded by the table rather than by round trips; a
+    ``WriteWindow`` narrows when the table throttles. Items are read from ``items`` only as
+    calls free up, so memory stays flat however many there are. Items in one call must have
+    distinct keys (DynamoDB's rule).
     """
-    written = 0
+    batches = _batches(items)
+    if concurrency <= 1:
+        return sum(_write_batch(table_name, batch, dynamodb_client, retry) for batch in batches)
+    window = WriteWindow(concurrency)
+    with ThreadPoolExecutor(concurrency, thread_name_prefix="batch-write") as pool:
+        for batch in batches:
+            if not window.acquire():
+                break  # a call failed: send no more, report it below
+            pool.submit(_write_batch, table_name, batch, dynamodb_client, retry, window)
+    return window.result()
+
+
+def _batches(items: Iterable[Item]) -> Iterator[list[Item]]:
     batch: list[Item] = []
     for item in items:
         batch.append(item)
         if len(batch) == BATCH_SIZE:
-            written += _write_batch(table_name, batch, dynamodb_client, retry)
+            yield batch
             batch = []
     if batch:
-        written += _write_batch(table_name, batch, dynamodb_client, retry)
+        yield batch
+
+
+class WriteWindow:
+    """How many BatchWriteItem calls may be in flight, and what they wrote.
+
+    AIMD, TCP's rule for an unknown capacity: a call answered with UnprocessedItems (DynamoDB
+    throttling a partition; one run's items share one partition key, which takes about 1,000
+    writes per second, DynamoDB Developer Guide, "Partitions and data distribution") halves
+    the window; each window's worth of clean calls widens it by one, up to the maximum.
+    """
+
+    def __init__(self, maximum: int) -> None:
+        self.maximum = self.limit = maximum
+        self._in_flight = self._clean = self.written = 0
+        self._error: BaseException | None = None
+        self._changed = threading.Condition()
+
+    def acquire(self) -> bool:
+        """Wait for a free slot; False once a call has failed."""
+        with self._changed:
+            while self._in_flight >= self.limit and self._error is None:
+                self._changed.wait()
+            if self._error is not None:
+                return False
+            self._in_flight += 1
+            return True
+
+    def throttled(self) -> None:
+        with self._changed:
+            self.limit = max(1, self.limit // 2)
+            self._clean = 0
+
+    def release(self, written: int = 0, error: BaseException | None = None) -> None:
+        with self._changed:
+            self._in_flight -= 1
+            self.written += written
+            if error is not None and self._error is None:
+                self._error = error
+            self._clean += 1
+            if self._clean >= self.limit and self.limit < self.maximum:
+                self.limit += 1
+                self._clean = 0
+            self._changed.notify_all()
+
+    def result(self) -> int:
+        """Items written, once every call is done; the first call's error, if one failed."""
+        if self._error is not None:
+            raise self._error
+        return self.written
+
+
+def _write_batch(
+    table_name: str,
+    batch: list[Item],
+    client: Any,
+    retry: RetryPolicy,
+    window: WriteWindow | None = None,
+) -> int:
+    try:
+        written = _send_batch(table_name, batch, client, retry, window)
+    except BaseException as exc:
+        if window is None:
+            raise
+        window.release(error=exc)
+        return 0
+    if window is not None:
+        window.release(written)
     return written
 
 
-def _write_batch(table_name: str, batch: list[Item], client: Any, retry: RetryPolicy) -> int:
+def _send_batch(
+    table_name: str, batch: list[Item], client: Any, retry: RetryPolicy, window: WriteWindow | None
+) -> int:
     requests = [{"PutRequest": {"Item": _serialize(item)}} for item in batch]
     for attempt in range(1, retry.max_attempts + 1):
         response = client.batch_write_item(RequestItems={table_name: requests})
         requests = response.get("UnprocessedItems", {}).get(table_name, [])
         if not requests:
             return len(batch)
+        if window is not None:
+            window.throttled()
         if attempt < retry.max_attempts:
             delay = retry.delay(attempt)
             LOG.warning(

@@ -21,10 +21,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline import scores_csv
 from pipeline.errors import ScoringError
+from pipeline.history import History, read_history
 from pipeline.layout import REPORT_NAME, SUMMARY_NAME, report_key, scores_key
-from pipeline.report_html import render_report
+from pipeline.report.page import render_report
+from pipeline.results_table import RUN_FAILED
 from pipeline.run_inputs import FileOutcome, RunConfig, nameable, unnameable
 from pipeline.scores_object import put_scores
+from pipeline.scoring.compare import STEADY, Comparison, FileResult, compare_runs
 from pipeline.scoring.corpus import CorpusWer, corpus_wer
 from pipeline.scoring.metrics import FileScore, score_file
 from pipeline.scoring.normalize import get_normalizer
@@ -47,6 +50,26 @@ class RunOutcome:
     orphan_references: list[str]
     ignored: list[str]
     keys: dict[str, str] = field(default_factory=dict)
+    history: History | None = None  # the runs before this one (None: not read)
+    comparison: Comparison | None = None  # against the previous run, on common files
+    history_error: str = ""  # why the history could not be read (the run goes on without)
+
+    @property
+    def status(self) -> str:
+        """The status word ingest will give the run (it decides with the same comparison)."""
+        if self.corpus.wer is None:
+            return RUN_FAILED
+        return self.comparison.verdict if self.comparison else STEADY
+
+    def scored(self) -> dict[str, FileResult]:
+        """This run's scored files, as the comparison takes them."""
+        return {
+            f.row.file: FileResult(
+                f.row.errors, f.row.ref_words or 0, f.row.reference_sha256 or None
+            )
+            for f in self.files
+            if f.row.status == "ok"
+        }
 
     def summary(self) -> dict[str, Any]:
         """The run report's summary.json (also what `make e2e` builds its run summary from)."""
@@ -65,6 +88,12 @@ class RunOutcome:
             "ignored": self.ignored,
             "files": [file_summary(f) for f in self.files],
             "keys": self.keys,
+            "status": self.status,
+            "comparison": None if self.comparison is None else asdict(self.comparison),
+            "previous_run_id": self.history.previous.run_id
+            if self.history and self.history.previous
+            else None,
+            "history_error": self.history_error or None,
         }
 
 
@@ -86,9 +115,11 @@ def run_corpus(
     *,
     s3: Any,
     transcribe: Any,
+    dynamodb: Any = None,
     on_progress: ProgressCallback | None = None,
 ) -> RunOutcome:
-    """Transcribe and score every audio file under the prefix, then upload report and CSV."""
+    """Transcribe and score every audio file under the prefix, compare with the previous run
+    (``dynamodb``: the scores table's client), then upload the report and the CSV."""
     get_normalizer(config.normalizer)  # an unknown name fails before any job is started
     corpus = discover_corpus(s3, config.media_bucket, config.corpus_prefix)
     results = transcribe_corpus(
@@ -106,8 +137,34 @@ def run_corpus(
     )
     files = score_results(config, corpus.items, results, s3)
     outcome = build_outcome(config, corpus, files)
+    if config.scores_table and dynamodb is not None:
+        compare_with_history(outcome, dynamodb)
     publish(outcome, s3)
     return outcome
+
+
+def compare_with_history(outcome: RunOutcome, dynamodb: Any) -> None:
+    """Read the runs before this one and compare with the latest that scored, as ingest will.
+
+    The report is worth more than its history: if the table cannot be read (a first deploy
+    racing the table, a permission), the run goes on and the report says why.
+    """
+    config = outcome.config
+    try:
+        history = read_history(
+            config.scores_table, dynamodb, before=config.run_id, runs=config.history_runs
+        )
+    except (ClientError, BotoCoreError) as exc:
+        outcome.history_error = f"the history could not be read: {describe_error(exc)}"
+        return
+    outcome.history = history
+    if history.previous is not None:
+        outcome.comparison = compare_runs(
+            outcome.scored(),
+            history.previous_files(),
+            threshold=config.regression_threshold,
+            confidence=config.confidence,
+        )
 
 
 def score_results(
@@ -172,6 +229,7 @@ def score_result(
         if reference_key is None:
             raise ScoringError(f"missing reference: no .txt beside {result.audio_key}")
         reference = read_reference(s3, media_bucket, reference_key)
+        base["reference_sha256"] = scores_csv.reference_sha256(reference)
         if result.status != "ok" or result.transcript is None:
             raise ScoringError(f"transcription of {audio_uri} failed: {result.error}")
         score = score_file(reference, result.transcript, config.normalizer)
@@ -228,10 +286,16 @@ def publish(outcome: RunOutcome, s3: Any) -> None:
         Body=json.dumps(outcome.summary(), indent=2).encode(),
         ContentType="application/json",
     )
+    page = render_report(
+        outcome.summary(),
+        status=outcome.status,
+        history=outcome.history,
+        comparison=outcome.comparison,
+    )
     s3.put_object(
         Bucket=bucket,
         Key=outcome.keys["report"],
-        Body=render_report(outcome.summary()).encode(),
+        Body=page.encode(),
         ContentType="text/html; charset=utf-8",
     )
     put_scores(s3, bucket, run_id, [f.row for f in outcome.files])

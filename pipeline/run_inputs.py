@@ -22,11 +22,17 @@ class RunConfig:
     results_bucket: str
     corpus_prefix: str = "corpus/"
     language_code: str = "en-US"
-    max_jobs_in_flight: int = 100
+    max_jobs_in_flight: int = 250
     normalizer: str = "english"
     engine_label: str = "amazon-transcribe"
-    poll_interval: float = 5.0
+    poll_interval: float = 30.0  # a safety net: sweeps notice finished jobs (orchestrator)
     job_timeout: float = 3600.0
+    # The history the report shows and the comparison it makes, read from the stack's scores
+    # table (empty: none); the same threshold and confidence ingest decides with.
+    scores_table: str = ""
+    history_runs: int = 10
+    regression_threshold: float = 0.02
+    confidence: float = 0.95
 
 
 @dataclass

@@ -25,6 +25,10 @@ begins with ``'`` itself, so the reader strips exactly one leading ``'`` and get
 text back. File names are therefore stored unchanged in DynamoDB; only the CSV cell carries
 the quote, which spreadsheets show as text. File names and other identifiers may hold no
 control characters (``file_label`` escapes them, for a row that says why the file failed).
+
+Schema version 3 adds ``reference_sha256``, the SHA-256 of the reference text a file was scored
+against (empty when it could not be read), so two runs are compared only on files scored
+against the same reference (``pipeline.scoring.compare``).
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ from pipeline.dynamodb_limits import (
 )
 from pipeline.errors import PipelineError
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 COLUMNS = (
     "schema_version",
     "run_id",
@@ -68,6 +72,7 @@ COLUMNS = (
     "job_name",
     "engine",
     "language_code",
+    "reference_sha256",
 )
 STATUS_OK = "ok"
 # A failed row written because the run itself stopped (pipeline.failed_run), not because of its
@@ -83,7 +88,17 @@ COUNT_FIELDS = ("ref_words", "hyp_words", "substitutions", "deletions", "inserti
 # Metrics are all present on ok rows and all empty on failed rows; audio_seconds is optional.
 METRIC_FIELDS = RATE_FIELDS + COUNT_FIELDS
 FLOAT_FIELDS = (*RATE_FIELDS, "audio_seconds")
-TEXT_FIELDS = ("run_id", "file", "status", "error", "job_name", "engine", "language_code")
+TEXT_FIELDS = (
+    "run_id",
+    "file",
+    "status",
+    "error",
+    "job_name",
+    "engine",
+    "language_code",
+    "reference_sha256",
+)
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 # Free text: may hold line breaks and other control characters (never NUL).
 _FREE_TEXT_FIELDS = frozenset({"error"})
 
@@ -196,10 +211,16 @@ class ScoreRow:
     job_name: str = ""
     engine: str = ""
     language_code: str = ""
+    reference_sha256: str = ""
 
     def __post_init__(self) -> None:
         for name in TEXT_FIELDS:
             _check_text(name, getattr(self, name))
+        if self.reference_sha256 and not _SHA256_HEX.fullmatch(self.reference_sha256):
+            raise ScoresCsvError(
+                f"not a SHA-256 in lowercase hex: {_shown(self.reference_sha256)}",
+                field="reference_sha256",
+            )
         _check_sizes(self)
         for name in FLOAT_FIELDS:
             value = getattr(self, name)
@@ -253,6 +274,7 @@ class ScoreRow:
         job_name: str | None = None,
         engine: str | None = None,
         language_code: str | None = None,
+        reference_sha256: str | None = None,
     ) -> ScoreRow:
         """An ok row; None for a text field means "unknown" and is written empty."""
         return cls(
@@ -274,6 +296,7 @@ class ScoreRow:
             job_name or "",
             engine or "",
             language_code or "",
+            reference_sha256 or "",
         )
 
     @classmethod
@@ -291,6 +314,7 @@ class ScoreRow:
         job_name: str | None = None,
         engine: str | None = None,
         language_code: str | None = None,
+        reference_sha256: str | None = None,
     ) -> ScoreRow:
         """An ok row whose word measures are derived from its counts as jiwer derives them
         (``word_rates``); CER has no count in the row, so it is given."""
@@ -312,6 +336,7 @@ class ScoreRow:
             job_name=job_name,
             engine=engine,
             language_code=language_code,
+            reference_sha256=reference_sha256,
         )
 
     @classmethod
@@ -325,6 +350,7 @@ class ScoreRow:
         job_name: str | None = None,
         engine: str | None = None,
         language_code: str | None = None,
+        reference_sha256: str | None = None,
     ) -> ScoreRow:
         """A failed row: the reason, no metrics.
 
@@ -341,12 +367,18 @@ class ScoreRow:
             job_name=job_name or "",
             engine=engine or "",
             language_code=language_code or "",
+            reference_sha256=reference_sha256 or "",
         )
 
     @property
     def errors(self) -> int:
         """Word errors S + D + I (0 for a failed row), the numerator of corpus WER."""
         return (self.substitutions or 0) + (self.deletions or 0) + (self.insertions or 0)
+
+
+def reference_sha256(reference: str) -> str:
+    """The ``reference_sha256`` of a reference text: SHA-256 of its UTF-8, lowercase hex."""
+    return hashlib.sha256(reference.encode("utf-8")).hexdigest()
 
 
 def storable_error(error: str) -> str:

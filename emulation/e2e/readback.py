@@ -101,6 +101,16 @@ def creation_run(probes: RunProbes, message: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def transcription(probes: RunProbes) -> dict[str, Any]:
+    """This run's jobs as Transcribe lists them, and the span from the first job's StartTime
+    to the last one's CompletionTime: the speech engine's share of the run."""
+    jobs = probes.run_jobs()
+    starts = [job["StartTime"] for job in jobs if job.get("StartTime")]
+    ends = [job["CompletionTime"] for job in jobs if job.get("CompletionTime")]
+    span = (max(ends) - min(starts)).total_seconds() if starts and ends else None
+    return {"jobs": len(jobs), "span_seconds": span}
+
+
 def summary(probes: RunProbes, log: StageLog) -> dict[str, Any]:
     """What the site holds for this run, read back."""
     report = (
@@ -147,5 +157,6 @@ def summary(probes: RunProbes, log: StageLog) -> dict[str, Any]:
         "instance_log": probes.instance_log(),
         "report_files": report_files(probes),
         "access_denials": access_denials(probes, log),
+        "transcription": transcription(probes),
         "stages": log.as_dict(),
     }

@@ -53,13 +53,13 @@ from pipeline.dynamodb_limits import NumberNotStorable, dynamodb_number
 from pipeline.empty_corpus import instructions, no_corpus_row
 from pipeline.errors import ConfigurationError, error_code
 from pipeline.handlers import configure_logging
+from pipeline.history import scored_files
 from pipeline.layout import run_id_of_scores_key
 from pipeline.results_table import (
     BATCH_SIZE,
     RUN_FAILED,
     RUN_NO_CORPUS,
     RUN_OK,
-    RUN_REGRESSION,
     ClaimPolicy,
     Item,
     RetryPolicy,
@@ -72,6 +72,7 @@ from pipeline.results_table import (
     previous_summary,
     put_item,
     release_notification,
+    run_file_items,
     starter_notes,
     summary_item,
     write_items,
@@ -93,6 +94,7 @@ from pipeline.scores_object import (
     ScoresReadError,
     check_content,
 )
+from pipeline.scoring.compare import FileResult, compare_runs
 from pipeline.scoring.corpus import corpus_wer
 
 LOG = logging.getLogger(__name__)
@@ -100,8 +102,10 @@ LOG = logging.getLogger(__name__)
 CHUNK_BYTES = 256 * 1024
 MAX_LISTED_FAILURES = 50  # the body lists this many failed files, then counts the rest
 WRITE_RETRY = RetryPolicy()  # module settings, so tests can make retries and waits instant
+# BatchWriteItem calls in flight at most (boto3's connection pool holds 10); the writer's window
+# narrows to what the table accepts (bench/ingest.py measures it).
+WRITE_CONCURRENCY = 4
 CLAIM_POLICY = ClaimPolicy()
-_EPSILON = 1e-12  # so a rise of exactly the threshold (0.12 - 0.10) is not a regression
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,7 @@ class Config:
     topic_arn: str
     regression_threshold: float
     worst_files: int
+    confidence: float = 0.95  # of the paired interval a regression's rise must clear
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Config:
@@ -128,7 +133,18 @@ class Config:
         raw_worst = env.get("WORST_FILES", "10")
         if not re.fullmatch(r"[0-9]{1,6}", raw_worst.strip()):
             raise ConfigurationError(f"WORST_FILES must be a whole number, got {raw_worst!r}")
-        return cls(env["SCORES_TABLE"], env["ALERT_TOPIC_ARN"], threshold, int(raw_worst))
+        raw_confidence = env.get("REGRESSION_CONFIDENCE", "0.95")
+        try:
+            confidence = float(raw_confidence)
+        except ValueError:
+            confidence = math.nan
+        if not 0.5 <= confidence < 1 or not _storable(confidence):
+            raise ConfigurationError(
+                f"REGRESSION_CONFIDENCE must be in [0.5, 1) such as 0.95, got {raw_confidence!r}"
+            )
+        return cls(
+            env["SCORES_TABLE"], env["ALERT_TOPIC_ARN"], threshold, int(raw_worst), confidence
+        )
 
 
 def _storable(number: float) -> bool:
@@ -211,6 +227,7 @@ class _Tally:
         self.worst_files = worst_files
         self.rows = 0
         self.counts: list[tuple[int, int]] = []
+        self.results: dict[str, FileResult] = {}  # ok files, for the paired comparison
         self.lines: dict[str, int] = {}
         self.failed = 0
         self.failures: list[ScoreRow] = []
@@ -242,6 +259,9 @@ class _Tally:
                 self.failures.append(row)
             return
         self.counts.append((row.errors, row.ref_words or 0))
+        self.results[row.file] = FileResult(
+            row.errors, row.ref_words or 0, row.reference_sha256 or None
+        )
         if self.worst_files <= 0:
             return
         entry = _Ranked(row)
@@ -393,7 +413,13 @@ def _ingest_scores(
         return _result(bucket, key, "superseded", run_id=run_id, error=reason)
     rows = (row for _, row in _stream_rows(second, _chunks(second)))
     items = _verified_items(rows, tally.batches.digests, uri)
-    written = write_items(config.table, items, clients("dynamodb"), retry=WRITE_RETRY)
+    written = write_items(
+        config.table,
+        items,
+        clients("dynamodb"),
+        retry=WRITE_RETRY,
+        concurrency=WRITE_CONCURRENCY,
+    )
 
     summary = _summarize(run_id, uri, tally, config, clients)
     put_item(config.table, summary_item(summary), clients("dynamodb"))
@@ -425,13 +451,14 @@ def _ingest_scores(
 def _summarize(
     run_id: str, uri: str, tally: _Tally, config: Config, clients: Clients
 ) -> RunSummary:
+    dynamodb = clients("dynamodb")
     corpus = corpus_wer(tally.counts)
-    previous = previous_summary(config.table, run_id, clients("dynamodb"))
-    since = latest_run_before(config.table, run_id, clients("dynamodb")) or ""
-    notes = tuple(starter_notes(config.table, since, run_id, clients("dynamodb")))
+    previous = previous_summary(config.table, run_id, dynamodb)
+    since = latest_run_before(config.table, run_id, dynamodb) or ""
+    notes = tuple(starter_notes(config.table, since, run_id, dynamodb))
     previous_id = None if previous is None else str(previous["run_id"])
     previous_wer = None if previous is None else float(previous["corpus_wer"])
-    delta = None
+    comparison = None
     empty = no_corpus_row(tally.failures) if tally.files == 1 else None
     if empty is not None:
         # NO_CORPUS while no run ever had a corpus WER (a new stack); afterwards it is FAILED.
@@ -461,9 +488,19 @@ def _summarize(
             error = "the scored files have no reference words"
     else:
         error = ""
-        delta = None if previous_wer is None else corpus.wer - previous_wer
-        regressed = delta is not None and delta > config.regression_threshold + _EPSILON
-        status = RUN_REGRESSION if regressed else RUN_OK
+        status = RUN_OK
+        if previous_id is not None:
+            # On the files both runs scored against the same reference, as the notebook's
+            # report did (pipeline.scoring.compare), never on two different corpora.
+            before = scored_files(run_file_items(config.table, previous_id, dynamodb))
+            comparison = compare_runs(
+                tally.results,
+                before,
+                threshold=config.regression_threshold,
+                confidence=config.confidence,
+            )
+            status = comparison.verdict
+    changes = comparison.changes if comparison else None
     return RunSummary(
         run_id=run_id,
         status=status,
@@ -478,8 +515,15 @@ def _summarize(
         ref_words=corpus.ref_words,
         previous_run_id=previous_id,
         previous_corpus_wer=previous_wer,
-        delta_wer=delta,
+        delta_wer=comparison.delta if comparison else None,
+        delta_ci_low=comparison.ci_low if comparison else None,
+        delta_ci_high=comparison.ci_high if comparison else None,
+        common_files=comparison.common_files if comparison else None,
+        files_added=len(changes.added) if changes else None,
+        files_removed=len(changes.removed) if changes else None,
+        references_changed=len(changes.reference_changed) if changes else None,
         regression_threshold=config.regression_threshold,
+        regression_confidence=config.confidence,
         error=error,
         notes=notes,
     )
@@ -498,7 +542,7 @@ def _notify_once(
     ``etag`` None (no object) means any earlier message for the run counts as sent.
     """
     subject = notify.subject(summary)
-    message = notify.body(summary, worst, failures)
+    message = notify.body(summary, worst, failures, clients("s3").meta.region_name)
     dynamodb = clients("dynamodb")
     claim = claim_notification(config.table, summary.run_id, etag, dynamodb, CLAIM_POLICY)
     if claim.token is None:

@@ -32,13 +32,15 @@ REFERENCE_EXTENSION = "txt"
 
 @dataclass(frozen=True)
 class CorpusItem:
-    """One audio object. ``file`` and ``stem`` are relative to the corpus prefix."""
+    """One audio object. ``file`` and ``stem`` are relative to the corpus prefix; ``size`` is
+    its length in bytes (None: not known), which orders the jobs (longest first)."""
 
     file: str
     stem: str
     audio_key: str
     reference_key: str | None
     media_format: str
+    size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -74,11 +76,13 @@ def _prefer_reference(current: str | None, candidate: str) -> str:
     return current
 
 
-def list_keys(s3: BaseClient, bucket: str, prefix: str) -> list[str]:
-    """Every object key under ``prefix`` (all pages), without folder markers."""
-    keys: list[str] = []
+def list_keys(s3: BaseClient, bucket: str, prefix: str) -> dict[str, int]:
+    """Every object key under ``prefix`` (all pages), without folder markers, with its size."""
+    keys: dict[str, int] = {}
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        keys.extend(obj["Key"] for obj in page.get("Contents", []) if not obj["Key"].endswith("/"))
+        for obj in page.get("Contents", []):
+            if not obj["Key"].endswith("/"):
+                keys[obj["Key"]] = int(obj.get("Size", 0))
     return keys
 
 
@@ -129,6 +133,7 @@ def discover_corpus(s3: BaseClient, bucket: str, prefix: str) -> Corpus:
             audio_key=folder + file,
             reference_key=folder + references[stem] if stem in references else None,
             media_format=AUDIO_FORMATS[ext],
+            size=keys[folder + file],
         )
         for file, stem, ext in audio
     ]

@@ -34,6 +34,9 @@ def transcribe_client_config(max_attempts: int = CLIENT_MAX_ATTEMPTS) -> Config:
     return Config(retries={"mode": "standard", "max_attempts": max_attempts})
 
 
+_ROUNDING = 1e-9
+
+
 class TokenBucket:
     """Allows ``rate`` acquisitions per second on average, with bursts of at most ``burst``.
 
@@ -68,7 +71,9 @@ class TokenBucket:
         """Take one token if one is free now; False means the caller is throttled."""
         with self._lock:
             self._refill()
-            if self._tokens < 1:
+            # A token short by float rounding is a token: after sleeping exactly the wait that
+            # acquire() computed, the clock may not add up to 1 again (a virtual clock at 1e3 s).
+            if self._tokens < 1 - _ROUNDING:
                 return False
             self._tokens -= 1
             return True

@@ -67,6 +67,7 @@ def test_create_reaches_create_complete_with_every_output(
         "SCORES_TABLE": "t1-scores",
         "ALERT_TOPIC_ARN": outputs["AlertTopicArn"],
         "REGRESSION_THRESHOLD": "0.02",
+        "REGRESSION_CONFIDENCE": "0.95",
         "WORST_FILES": "10",
     }
     starter = lam.get_function_configuration(FunctionName="t1-start-notebook")

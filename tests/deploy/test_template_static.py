@@ -68,9 +68,10 @@ def test_parameters_and_defaults() -> None:
         "NotebookInstanceType": "ml.t3.medium",
         "AlertEmail": "",
         "RegressionThreshold": "0.02",
+        "RegressionConfidence": "0.95",
         "CorpusPrefix": "corpus/",
         "LanguageCode": "en-US",
-        "MaxJobsInFlight": 100,
+        "MaxJobsInFlight": 250,
         "NotebookMaxRunMinutes": 120,
         "ArtifactsBucket": None,
         "ArtifactsPrefix": None,
@@ -142,15 +143,16 @@ def test_roles_allow_only_named_actions_on_named_resources(role: str) -> None:
         for resource in as_list(statement["Resource"]):
             if resource == "*":
                 # Only where AWS accepts nothing else: actions without a resource type in the
-                # Service Authorization Reference (StartTranscriptionJob).
+                # Service Authorization Reference (StartTranscriptionJob, ListTranscriptionJobs).
                 assert all(not resource_types(a) for a in as_list(statement["Action"])), (
                     role,
                     statement,
                 )
-                # and bound by its condition keys to this stack's results bucket instead.
-                assert statement["Condition"]["StringEquals"] == {
-                    "transcribe:OutputBucketName": {"Ref": "ResultsBucket"}
-                }
+                if statement["Action"] == "transcribe:StartTranscriptionJob":
+                    # bound by its condition keys to this stack's results bucket instead.
+                    assert statement["Condition"]["StringEquals"] == {
+                        "transcribe:OutputBucketName": {"Ref": "ResultsBucket"}
+                    }
                 continue
             if isinstance(resource, dict) and "Fn::Sub" in resource:
                 arn = resource["Fn::Sub"]
@@ -198,6 +200,8 @@ def test_each_role_has_exactly_the_actions_its_code_uses() -> None:
         "s3:PutObject",
         "transcribe:StartTranscriptionJob",
         "transcribe:GetTranscriptionJob",
+        "transcribe:ListTranscriptionJobs",
+        "dynamodb:Query",
         "sagemaker:DescribeNotebookInstance",
         "sagemaker:StopNotebookInstance",
         "sns:Publish",
@@ -245,9 +249,12 @@ def test_ingest_reads_only_scores_and_writes_only_its_table() -> None:
         "${AWS::StackName}-results-${AWS::AccountId}-${AWS::Region}"
     )
     assert statements["WriteScores"]["Resource"] == {"Fn::GetAtt": ["ScoresTable", "Arn"]}
-    # Query only on the history index (the previous run's summary), never on the table.
+    # Query only: the history index (the previous run's summary) and the table (its files).
     assert statements["QueryHistory"]["Action"] == "dynamodb:Query"
-    assert statements["QueryHistory"]["Resource"] == {"Fn::Sub": "${ScoresTable.Arn}/index/history"}
+    assert statements["QueryHistory"]["Resource"] == [
+        {"Fn::GetAtt": ["ScoresTable", "Arn"]},
+        {"Fn::Sub": "${ScoresTable.Arn}/index/history"},
+    ]
 
 
 def test_notebook_writes_only_its_three_result_prefixes() -> None:
@@ -383,7 +390,13 @@ FUNCTIONS = {
     ),
     "IngestFunction": (
         "pipeline.handlers.ingest_scores.handler",
-        {"SCORES_TABLE", "ALERT_TOPIC_ARN", "REGRESSION_THRESHOLD", "WORST_FILES"},
+        {
+            "SCORES_TABLE",
+            "ALERT_TOPIC_ARN",
+            "REGRESSION_THRESHOLD",
+            "REGRESSION_CONFIDENCE",
+            "WORST_FILES",
+        },
         "IngestScoresLogGroup",
         "IngestScoresDeadLetterQueue",
     ),
@@ -445,6 +458,7 @@ def bootstrap(artifacts: str = "s3://art/st/abc") -> str:
         "MediaBucket": "st-media",
         "ResultsBucket": "st-results",
         "AlertTopic": "arn:aws:sns:eu-west-1:111122223333:st-alerts",
+        "ScoresTable": "st-scores",
     }
     resolver = Resolver(
         TEMPLATE,
@@ -491,10 +505,13 @@ def test_bootstrap_exports_the_stack_then_runs_the_fetched_on_start(tmp_path: Pa
         "ASR_ARTIFACTS": "s3://art/st/abc",
         "ASR_CORPUS_PREFIX": "corpus/",
         "ASR_LANGUAGE_CODE": "en-US",
-        "ASR_MAX_JOBS_IN_FLIGHT": "100",
+        "ASR_MAX_JOBS_IN_FLIGHT": "250",
         "ASR_MAX_RUN_MINUTES": "120",
         "ASR_MEDIA_BUCKET": "st-media",
+        "ASR_REGRESSION_CONFIDENCE": "0.95",
+        "ASR_REGRESSION_THRESHOLD": "0.02",
         "ASR_RESULTS_BUCKET": "st-results",
+        "ASR_SCORES_TABLE": "st-scores",
         "ASR_STACK": "st",
         "ASR_TOPIC_ARN": "arn:aws:sns:eu-west-1:111122223333:st-alerts",
         "AWS_DEFAULT_REGION": "eu-west-1",

@@ -29,7 +29,14 @@ REGRESSED = RunSummary(
     previous_run_id=PREVIOUS,
     previous_corpus_wer=0.1024,
     delta_wer=0.021,
+    delta_ci_low=0.004,
+    delta_ci_high=0.038,
+    common_files=3,
+    files_added=1,
+    files_removed=0,
+    references_changed=1,
     regression_threshold=0.02,
+    regression_confidence=0.95,
 )
 
 
@@ -87,7 +94,7 @@ def test_subject_always_obeys_sns_rules(run_id, wer, files, failed):
 
 
 def test_body_has_corpus_wer_with_ci_change_worst_files_and_failures():
-    body = notify.body(REGRESSED, WORST, FAILURES)
+    body = notify.body(REGRESSED, WORST, FAILURES, "eu-west-1")
     lines = body.splitlines()
     assert lines[0] == f"ASR accuracy monitor, run {RUN}: REGRESSION"
     assert (
@@ -95,7 +102,16 @@ def test_body_has_corpus_wer_with_ci_change_worst_files_and_failures():
         in lines
     )
     assert f"Previous     10.24%  (run {PREVIOUS})" in lines
-    assert "Change       +2.10 pts  (alert above +2.00 pts)" in lines
+    assert (
+        "Change       +2.10 pts on the 3 file(s) both runs scored (95% CI +0.40 pts to +3.80 pts)"
+        in lines
+    )
+    assert "Corpus       files 1 added, 1 with a changed reference: not part of the change" in lines
+    report = f"reports/{RUN}/report.html"
+    assert (
+        "Report       https://eu-west-1.console.aws.amazon.com/s3/object/results"
+        f"?region=eu-west-1&prefix={report}" in lines
+    )
     assert "Files        5 in the CSV: 3 scored, 2 failed" in lines
     header = lines.index("Worst 2 file(s) by WER")
     assert lines[header + 1].split() == ["WER", "S", "D", "I", "ref", "file"]
@@ -108,10 +124,17 @@ def test_body_has_corpus_wer_with_ci_change_worst_files_and_failures():
 
 def test_failed_run_body_says_why_and_skips_empty_sections():
     summary = RunSummary(RUN, "FAILED", "s3://b/k", error="s3://b/k: scores CSV line 7, ...")
-    body = notify.body(summary, [], [])
+    body = notify.body(summary, [], [], "eu-west-1")
     assert "Why          s3://b/k: scores CSV line 7, ..." in body
     assert "Corpus WER   n/a (no file was scored)" in body
     assert "Worst" not in body and "Failures" not in body and "Files " not in body
+    assert "Report " not in body  # no report when nothing was scored
+
+
+def test_no_common_file_says_so_instead_of_a_change():
+    summary = dataclasses.replace(REGRESSED, status="OK", delta_wer=None, common_files=0)
+    lines = notify.body(summary, [], []).splitlines()
+    assert "Change       n/a: no file was scored in both runs against the same reference" in lines
 
 
 def test_control_characters_in_errors_cannot_break_the_table():
@@ -141,6 +164,7 @@ def test_attributes_let_subscribers_filter():
         "run_id": {"DataType": "String", "StringValue": RUN},
         "corpus_wer": {"DataType": "Number", "StringValue": "0.123400"},
         "files_failed": {"DataType": "Number", "StringValue": "2"},
+        "delta_wer": {"DataType": "Number", "StringValue": "0.021000"},
     }
     failed = RunSummary(RUN, "FAILED", "s3://b/k", error="boom")
     assert set(notify.attributes(failed)) == {"status", "run_id"}

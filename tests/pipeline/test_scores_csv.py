@@ -26,11 +26,16 @@ from pipeline.scores_csv import (
     file_label,
     read_rows,
     read_rows_from_bytes,
+    reference_sha256,
     word_rates,
     write_rows,
 )
 
 RUN = "2026-11-24T20-00-00Z-3fa9c1"
+
+
+SHA = reference_sha256("a reference")
+SHA_FIELD = "reference_sha256"
 
 
 def ok_row(file: str = "clip01.wav", **overrides: object) -> ScoreRow:
@@ -53,6 +58,7 @@ def ok_row(file: str = "clip01.wav", **overrides: object) -> ScoreRow:
         job_name=f"asr-{RUN}-clip01",
         engine="faster-whisper",
         language_code="en-US",
+        reference_sha256=SHA,
     )
     values.update(overrides)
     return ScoreRow(**values)  # type: ignore[arg-type]
@@ -83,7 +89,7 @@ def error_of(data: str | bytes) -> ScoresCsvError:
 
 
 def test_columns_follow_the_contract_and_the_row_type():
-    assert COLUMNS[0] == "schema_version" and SCHEMA_VERSION == "2"
+    assert COLUMNS[0] == "schema_version" and SCHEMA_VERSION == "3"
     assert tuple(f.name for f in dataclasses.fields(ScoreRow)) == COLUMNS[1:]
 
 
@@ -92,10 +98,10 @@ def test_writer_emits_rfc4180_with_header_and_crlf():
     lines = text.split("\r\n")
     assert lines[0] == ",".join(COLUMNS)
     assert lines[1] == (
-        f'2,{RUN},"a, ""quoted"".wav",ok,,0.25,0.2222222222222222,0.3194444444444444,0.1,0.75,'
-        f"8,9,1,0,1,3.5,asr-{RUN}-clip01,faster-whisper,en-US"
+        f'3,{RUN},"a, ""quoted"".wav",ok,,0.25,0.2222222222222222,0.3194444444444444,0.1,0.75,'
+        f"8,9,1,0,1,3.5,asr-{RUN}-clip01,faster-whisper,en-US,{SHA}"
     )
-    assert lines[2] == f"2,{RUN},clip02.wav,failed,missing reference" + "," * 14
+    assert lines[2] == f"3,{RUN},clip02.wav,failed,missing reference" + "," * 15
     assert lines[3] == ""
 
 
@@ -344,7 +350,7 @@ def replace_cell(line: str, column: str, value: str) -> str:
     [
         ("", 1, None, "empty file"),
         (with_line(1, HEADER.replace("wer,", "wre,", 1)), 1, "wre", "unknown column"),
-        (with_line(1, HEADER.replace(",language_code", "")), 1, "language_code", "missing col"),
+        (with_line(1, HEADER.replace(",reference_sha256", "")), 1, "reference_sha256", "missing"),
         (with_line(1, HEADER.replace("mer,wil", "wil,mer")), 1, "wil", "wrong column order"),
         (with_line(1, "run_id," + HEADER), 1, "run_id", "first column must be"),
         (with_line(1, HEADER + ",wer"), 1, "wer", "duplicate column"),
@@ -367,8 +373,19 @@ def replace_cell(line: str, column: str, value: str) -> str:
         (with_line(2, replace_cell(ROW_A, "deletions", "00")), 2, "deletions", "leading zeros"),
         (with_line(2, replace_cell(ROW_A, "ref_words", "9" * 4000)), 2, "ref_words", "more than"),
         (with_line(2, replace_cell(ROW_A, "wer", "0.3")), 2, "wer", "!= (S+D+I)/N"),
-        (with_line(3, ROW_B + ",extra"), 3, None, "expected 19 fields, got 20"),
-        (with_line(3, ROW_B.rsplit(",", 1)[0]), 3, "language_code", "expected 19 fields, got 18"),
+        (with_line(3, ROW_B + ",extra"), 3, None, "expected 20 fields, got 21"),
+        (
+            with_line(3, ROW_B.rsplit(",", 1)[0]),
+            3,
+            "reference_sha256",
+            "expected 20 fields, got 19",
+        ),
+        (
+            with_line(3, replace_cell(ROW_B, "reference_sha256", "ABC")),
+            3,
+            "reference_sha256",
+            "hex",
+        ),
         (with_line(3, ""), 3, None, "blank line"),
         (with_line(3, ROW_B.replace("b.wav", "b\x00.wav")), 3, None, "NUL byte"),
         (with_line(3, ROW_B.replace("b.wav", '"b"x.wav')), 3, None, "malformed CSV"),

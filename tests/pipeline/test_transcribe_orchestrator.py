@@ -106,6 +106,7 @@ class FakeTranscribe:
         self.calls: list[tuple[str, str, str]] = []  # (operation, job name, outcome)
         self.get_times: list[float] = []
         self.max_running = 0
+        self.list_error = ""  # a code every ListTranscriptionJobs raises (e.g. AccessDenied)
         self._model = boto3.client("transcribe", region_name="us-east-1").meta.service_model
 
     def script(self, media_uri: str) -> Script:
@@ -190,6 +191,24 @@ class FakeTranscribe:
                 f"{job.params['OutputBucketName']}/{job.params['OutputKey']}"
             }
         return {"TranscriptionJob": details}
+
+    def list_transcription_jobs(self, **params: Any) -> dict[str, Any]:
+        """The run's jobs with a status, newest first, one page (AWS pages by 100)."""
+        validate_parameters(
+            params, self._model.operation_model("ListTranscriptionJobs").input_shape
+        )
+        self.calls.append(("list", params.get("Status", ""), "listed"))
+        if self.list_error:
+            raise aws_error(self.list_error, "not allowed", "ListTranscriptionJobs")
+        needle = params.get("JobNameContains", "").lower()
+        names = [
+            name
+            for name, job in reversed(self.jobs.items())
+            if needle in name.lower() and job.status == params.get("Status", job.status)
+        ]
+        summaries = [{"TranscriptionJobName": n, "TranscriptionJobStatus": self.jobs[n].status}
+                     for n in names]  # fmt: skip
+        return {"TranscriptionJobSummaries": summaries}
 
     def _write_output(self, name: str, params: dict[str, Any], script: Script) -> None:
         body = (
@@ -541,3 +560,88 @@ def test_against_motos_transcribe(s3) -> None:
     assert job["Media"]["MediaFileUri"] == "s3://media/corpus/a.wav"
     assert job["MediaFormat"] == "wav"
     assert len(transcribe.list_transcription_jobs()["TranscriptionJobSummaries"]) == 2
+
+
+class Clock:
+    """Virtual time for the orchestrator: sleeping moves it on at once."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += max(0.0, seconds)
+
+
+class TimedTranscribe(FakeTranscribe):
+    """Jobs that finish on a clock (3 s after they start), whoever asks."""
+
+    def __init__(self, s3: Any, clock: Clock) -> None:
+        super().__init__(s3)
+        self.clock = clock
+        self.started_at: dict[str, float] = {}
+
+    def start_transcription_job(self, **params: Any) -> dict[str, Any]:
+        answer = super().start_transcription_job(**params)
+        self.started_at[params["TranscriptionJobName"]] = self.clock()
+        return answer
+
+    def _advance(self) -> None:
+        for name, job in self.jobs.items():
+            if job.status == "IN_PROGRESS" and self.clock() >= self.started_at[name] + 3.0:
+                job.status, job.polled = "COMPLETED", True
+                self._write_output(
+                    name, job.params, self.script(job.params["Media"]["MediaFileUri"])
+                )
+
+    def get_transcription_job(self, **params: Any) -> dict[str, Any]:
+        self._advance()
+        return super().get_transcription_job(**params)
+
+    def list_transcription_jobs(self, **params: Any) -> dict[str, Any]:
+        self._advance()
+        return super().list_transcription_jobs(**params)
+
+
+def test_a_sweep_notices_finished_jobs_without_polling_each(s3) -> None:
+    """With a long poll interval, a job that finished is polled right after the next sweep
+    (ListTranscriptionJobs no longer lists it), not when its own poll comes round."""
+    items = corpus_items(s3, "a.wav", "b.wav")
+    clock = Clock()
+    fake = TimedTranscribe(s3, clock)
+    results, _ = run(
+        items, fake, s3, poll_interval=600.0, sweep_interval=2.0, list_rate=100.0,
+        clock=clock, sleep=clock.sleep,
+    )  # fmt: skip
+    assert [r.status for r in results] == ["ok", "ok"]
+    assert 3.0 <= clock.now <= 5.0  # the first sweep after 3 s, not the 600 s poll
+    gets = [call for call in fake.calls if call[0] == "get"]
+    assert len(gets) == 2  # one Get per finished job, none wasted on running ones
+
+
+def test_without_list_permission_polling_alone_still_finds_every_job(s3) -> None:
+    items = corpus_items(s3, "a.wav", "b.wav", "c.wav")
+    fake = FakeTranscribe(s3)
+    fake.list_error = "AccessDeniedException"
+    clock = Clock()
+    results, _ = run(
+        items, fake, s3, poll_interval=5.0, sweep_interval=1.0, clock=clock, sleep=clock.sleep
+    )
+    assert [r.status for r in results] == ["ok", "ok", "ok"]
+    assert sum(call[0] == "list" for call in fake.calls) == 1  # tried once, then polling only
+
+
+def test_the_largest_media_starts_first_and_results_keep_input_order(s3) -> None:
+    """Longest-processing-time first: a job's duration grows with its media, and a long job
+    started last would keep the run going alone."""
+    for name, size in (("small.wav", 10), ("large.wav", 3000), ("medium.wav", 500)):
+        s3.put_object(Bucket="media", Key=f"corpus/{name}", Body=b"x" * size)
+        s3.put_object(Bucket="media", Key=f"corpus/{name[:-4]}.txt", Body=b"ref")
+    items = discover_corpus(s3, "media", "corpus").items
+    fake = FakeTranscribe(s3)
+    results, _ = run(items, fake, s3)
+    starts = [name for operation, name, outcome in fake.calls if operation == "start"]
+    assert [name.split("_")[1] for name in starts] == ["large.wav", "medium.wav", "small.wav"]
+    assert [r.file for r in results] == [i.file for i in items]

@@ -20,8 +20,11 @@ from emulation.e2e.stages import StageLog
 pytestmark = [pytest.mark.e2e, pytest.mark.speech]
 
 
-def chain(site, corpus: Path, upload_prefix: str | None = None, **parameters: str) -> dict:
+def chain(
+    site, corpus: Path, upload_prefix: str | None = None, runs: int = 1, **parameters: str
+) -> dict:
     options = E2EOptions(
+        runs=runs,
         corpus=corpus,
         stack=f"e2e-{uuid.uuid4().hex[:8]}",
         # LocalStack pulls the Lambda runtime image on the first invoke.
@@ -105,3 +108,25 @@ def test_unreadable_audio_and_missing_reference_are_failed_rows(site, tmp_path):
     [note] = summary["notifications"]
     assert "garbled.wav" in note["message"] and "no_reference.wav" in note["message"]
     assert summary["instance_status"] == "Stopped"
+
+
+def test_three_runs_build_a_history_the_report_and_messages_show(site, tmp_path):
+    """make e2e RUNS=3 (issue 13): one stack, three schedule firings; each later run is compared
+    with the one before on the same files, and the last report charts all three."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for clip in ("clip01_nightly_run", "clip07_slow"):
+        for path in DEFAULT_CORPUS.glob(f"{clip}.*"):
+            shutil.copy(path, corpus)
+
+    summary = chain(site, corpus, runs=3)
+
+    assert summary.get("error") is None, summary.get("error")
+    runs = summary["runs"]
+    assert [run["status"] for run in runs] == ["OK", "OK", "OK"]
+    assert [run["delta_wer"] for run in runs] == [None, 0.0, 0.0]  # same engine, same audio
+    report = summary["report_files"]["report.html"].decode()
+    assert report.count('<circle class="point') == 3
+    assert '<span class="status" id="status"' in report and ">OK</span>" in report
+    assert 'id="delta">+0.00 pts</span>' in report
+    assert all(run["run_id"] in report for run in runs)

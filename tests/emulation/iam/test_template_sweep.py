@@ -73,6 +73,10 @@ EXPECTED: dict[tuple[str, str], tuple[str | None, str]] = {
     ("NotebookRole", "ReadWriteResults"): ("creation run", "s3:PutObject"),
     ("NotebookRole", "StartTranscriptionJobs"): ("transcribe", "transcribe:StartTranscriptionJob"),
     ("NotebookRole", "ReadTranscriptionJobs"): ("transcribe", "transcribe:GetTranscriptionJob"),
+    ("NotebookRole", "ListTranscriptionJobs"): ("transcribe", "transcribe:ListTranscriptionJobs"),
+    # Read after the jobs are scored (pipeline.run.compare_with_history); the run goes on
+    # without it, so the chain sees the denial once transcription is done.
+    ("NotebookRole", "ReadHistory"): ("score + upload", "dynamodb:Query"),
     ("NotebookRole", "StopSelf"): ("creation run", "sagemaker:DescribeNotebookInstance"),
     ("NotebookRole", "NotifyFailure"): (
         None,

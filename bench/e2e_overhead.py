@@ -1,0 +1,129 @@
+"""`make e2e` against the speech recognition it waits on, measured side by side.
+
+Pure recognition: a fresh process loads the twin's engine with the twin's settings
+(``TranscribeConfig``: engine, workers, threads, beam), decodes every audio file of the corpus
+and recognizes them on the same number of workers; no twin, no AWS calls. The chain: ``python
+-m emulation e2e`` as ``make e2e`` runs it (twin start, deploy, upload, the schedule, the
+instance's lifecycle script and notebook, Transcribe, ingest, the message, the stop), timed
+from the outside; its summary gives each stage's share and the span the twin's engine took
+(first job started to last job completed, from ListTranscriptionJobs).
+
+Goals (issue 15): chain <= 1.2 x pure + 3 s; the twin's engine span within 10% of pure.
+
+    .venv/bin/python bench/e2e_overhead.py [--repeat 3] [--corpus DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+AUDIO = {".wav", ".mp3", ".flac", ".ogg", ".webm", ".amr", ".m4a", ".mp4"}
+
+
+def pure_recognition(corpus: Path) -> dict[str, float]:
+    """Runs in a child (``--pure``), so it pays its imports and model load as the twin does."""
+    from emulation.transcribe.audio import decode_media
+    from emulation.transcribe.engines import get_engine
+    from emulation.transcribe.service import TranscribeConfig
+
+    started = time.perf_counter()
+    config = TranscribeConfig()
+    engine = get_engine(config.engine, config.engine_options())
+    loaded = time.perf_counter()
+    files = sorted(p for p in corpus.iterdir() if p.suffix.lower() in AUDIO)
+
+    def recognize(path: Path) -> None:
+        engine.transcribe(decode_media(path.read_bytes(), path.name).samples)
+
+    with ThreadPoolExecutor(config.workers) as pool:
+        list(pool.map(recognize, files))
+    done = time.perf_counter()
+    return {
+        "files": len(files),
+        "load": loaded - started,
+        "recognize": done - loaded,
+        "total": done - started,
+    }
+
+
+def run_pure(corpus: Path) -> dict[str, float]:
+    argv = [sys.executable, __file__, "--pure", str(corpus)]
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run_chain(corpus: Path) -> dict:
+    with tempfile.TemporaryDirectory(prefix="e2e-bench-") as runs:
+        argv = [sys.executable, "-m", "emulation", "e2e", "--corpus", str(corpus)]
+        started = time.perf_counter()
+        done = subprocess.run(
+            [*argv, "--runs-dir", runs], cwd=ROOT, capture_output=True, text=True, check=False
+        )
+        wall = time.perf_counter() - started
+        if done.returncode != 0:
+            raise SystemExit(
+                f"make e2e's chain failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
+            )
+        (path,) = Path(runs).glob("*/summary.json")
+        summary = json.loads(path.read_text())
+    return {"wall": wall, "stages": summary["stages"], "span": summary["transcription"]}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each, medians reported")
+    parser.add_argument("--corpus", type=Path, default=ROOT / "corpus" / "sample")
+    args = parser.parse_args()
+
+    pures, chains = [], []
+    for n in range(args.repeat):  # interleaved, so a busy moment hits both alike
+        pures.append(run_pure(args.corpus))
+        chains.append(run_chain(args.corpus))
+        print(
+            f"round {n + 1}: pure {pures[-1]['total']:.1f} s, chain {chains[-1]['wall']:.1f} s",
+            file=sys.stderr,
+        )
+
+    pure = statistics.median(p["total"] for p in pures)
+    load = statistics.median(p["load"] for p in pures)
+    recognize = statistics.median(p["recognize"] for p in pures)
+    wall = statistics.median(c["wall"] for c in chains)
+    span = statistics.median(c["span"]["span_seconds"] for c in chains)
+    print(f"corpus: {args.corpus} ({pures[0]['files']} audio files), medians of {args.repeat}")
+    print(
+        f"pure recognition     : {pure:6.1f} s"
+        f"  (engine load {load:.1f} s, recognize {recognize:.1f} s)"
+    )
+    print(f"make e2e's chain     : {wall:6.1f} s  = {wall / pure:.2f}x pure")
+    goal = 1.2 * pure + 3
+    verdict = "met" if wall <= goal else "missed"
+    print(f"goal chain <= 1.2 x pure + 3 s = {goal:.1f} s: {verdict}")
+    print(
+        f"twin's engine span   : {span:6.1f} s  = {span / recognize:.2f}x recognize alone"
+        f" ({'within' if span <= 1.1 * recognize else 'outside'} 10%)"
+    )
+    print("\nstages (median seconds, share of the chain):")
+    for name in chains[0]["stages"]:
+        seconds = statistics.median(c["stages"][name]["seconds"] for c in chains)
+        print(f"  {name:32} {seconds:6.2f} s  {seconds / wall:6.1%}")
+    staged = statistics.median(sum(s["seconds"] for s in c["stages"].values()) for c in chains)
+    print(f"  {'(outside the stages)':32} {wall - staged:6.2f} s  {(wall - staged) / wall:6.1%}")
+    return 0
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--pure"]:
+        print(json.dumps(pure_recognition(Path(sys.argv[2]))))
+    else:
+        raise SystemExit(main())
