@@ -22,9 +22,9 @@ import pytest
 
 from emulation.core.backends import EnvClients
 from emulation.core.twin import Twin
-from emulation.sagemaker.config import NotebookHostConfig
 from emulation.sagemaker.messages import hook_failed
 from emulation.sagemaker.notebook_host import LOG_GROUP, ON_START_STREAM, NotebookHost
+from tests.conftest import quick_notebooks
 from tests.emulation.sagemaker.test_notebook_host import stopped_instance
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/notebook"
@@ -48,14 +48,9 @@ def docker(fake_container: Any) -> Any:
 @pytest.fixture(scope="module")
 def twin_and_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Twin, NotebookHost]]:
     twin = Twin()
-    config = NotebookHostConfig(
-        sandbox_root=tmp_path_factory.mktemp("notebooks"),
-        hook_limit_seconds=20.0,
+    config = quick_notebooks(
+        tmp_path_factory.mktemp("notebooks"),
         max_run_seconds=60.0,
-        pending_seconds=0.1,
-        stopping_seconds=0.2,
-        updating_seconds=0.1,
-        stop_grace_seconds=1.0,
         runner="container",
         container=CONTAINER,
     )

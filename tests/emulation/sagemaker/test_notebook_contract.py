@@ -25,9 +25,8 @@ from emulation.core.build import TwinConfig, build_twin
 from emulation.core.errors import TwinConfigError
 from emulation.core.twin import Twin
 from emulation.sagemaker import machine
-from emulation.sagemaker.config import NotebookHostConfig
 from emulation.sagemaker.notebook_host import NotebookHost
-from tests.conftest import unrestricted_role
+from tests.conftest import quick_notebooks, unrestricted_role
 
 PROJECT = Path(__file__).resolve().parents[3]
 ON_DISK_PYTHON = "/home/ec2-user/anaconda3/envs/python3/bin/python"
@@ -60,13 +59,11 @@ CLOUDWATCH_HINT = (
 
 @pytest.fixture(scope="module")
 def started(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twin]:
-    config = NotebookHostConfig(
-        sandbox_root=tmp_path_factory.mktemp("notebooks"),
+    config = quick_notebooks(
+        tmp_path_factory.mktemp("notebooks"),
         hook_limit_seconds=30.0,
-        pending_seconds=0.1,
         stopping_seconds=0.1,
         updating_seconds=0.05,
-        stop_grace_seconds=1.0,
     )
     twin = build_twin(TwinConfig(parts=("iam", "sagemaker"), sagemaker=config)).start()
     yield twin

@@ -21,6 +21,7 @@ from emulation.core.twin import Twin
 from emulation.sagemaker.config import NotebookHostConfig
 from emulation.sagemaker.messages import hook_failed
 from emulation.sagemaker.notebook_host import NotebookHost, NotebookHostTimeout
+from tests.conftest import quick_notebooks
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/notebook"
 # The preamble a real on-start script uses: defaults are the paths on a real instance (which
@@ -39,14 +40,8 @@ NAME=$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["ResourceN
 def twin_and_host(tmp_path_factory: pytest.TempPathFactory):
     # Module scope (not session): only one twin may be installed per process at a time.
     twin = Twin()
-    config = NotebookHostConfig(
-        sandbox_root=tmp_path_factory.mktemp("notebooks"),
-        hook_limit_seconds=20.0,
-        max_run_seconds=60.0,
-        pending_seconds=0.2,
-        stopping_seconds=0.2,
-        updating_seconds=0.1,
-        stop_grace_seconds=1.0,
+    config = quick_notebooks(
+        tmp_path_factory.mktemp("notebooks"), max_run_seconds=60.0, pending_seconds=0.2
     )
     host = NotebookHost(twin, config)
     twin.add_part("sagemaker", host)
