@@ -28,7 +28,9 @@ from emulation.e2e.sweep import TRUST, StatementRef, run_without, statements
 
 # (role, statement) -> (the stage that fails, the refused action or the refusal's words).
 # Stage None: the chain does not use the statement (it stays green without it); the reason.
-EXPECTED: dict[tuple[str, str], tuple[str | None, str]] = {
+# Two stages: the run goes on without the statement, so the chain notices the refusal at its
+# next check, which falls either side of the moment Transcribe finishes the two clips.
+EXPECTED: dict[tuple[str, str], tuple[str | tuple[str, str] | None, str]] = {
     ("StartNotebookRole", TRUST): ("deploy", "cannot be assumed by Lambda"),
     ("StartNotebookRole", "StartOwnNotebookInstance"): (
         "instance start",
@@ -73,10 +75,15 @@ EXPECTED: dict[tuple[str, str], tuple[str | None, str]] = {
     ("NotebookRole", "ReadWriteResults"): ("creation run", "s3:PutObject"),
     ("NotebookRole", "StartTranscriptionJobs"): ("transcribe", "transcribe:StartTranscriptionJob"),
     ("NotebookRole", "ReadTranscriptionJobs"): ("transcribe", "transcribe:GetTranscriptionJob"),
-    ("NotebookRole", "ListTranscriptionJobs"): ("transcribe", "transcribe:ListTranscriptionJobs"),
-    # Read after the jobs are scored (pipeline.run.compare_with_history); the run goes on
-    # without it, so the chain sees the denial once transcription is done.
-    ("NotebookRole", "ReadHistory"): ("score + upload", "dynamodb:Query"),
+    # Without it the run polls alone (pipeline/transcribe/orchestrator.py); its first sweep can
+    # come after the two clips are done.
+    ("NotebookRole", "ListTranscriptionJobs"): (
+        ("transcribe", "score + upload"),
+        "transcribe:ListTranscriptionJobs",
+    ),
+    # Read once the jobs are scored (pipeline.run.compare_with_history); without it the report
+    # says the history could not be read.
+    ("NotebookRole", "ReadHistory"): (("transcribe", "score + upload"), "dynamodb:Query"),
     ("NotebookRole", "StopSelf"): ("creation run", "sagemaker:DescribeNotebookInstance"),
     ("NotebookRole", "NotifyFailure"): (
         None,
@@ -136,7 +143,7 @@ def test_without_the_statement_the_chain_fails_where_it_is_needed(
     stage, evidence = EXPECTED[(ref.role, ref.sid)]
     options = E2EOptions(corpus=small_corpus, timeout=240.0, runs_dir=tmp_path / "runs")
     outcome = run_without(EmbeddedSite(sweep_twin), ref, options, tmp_path)
-    assert outcome.failed_stage == stage, outcome
+    assert outcome.failed_stage in (stage if isinstance(stage, tuple) else (stage,)), outcome
     if stage is None:
         return
     if ":" in evidence and " " not in evidence:  # an IAM action: the AccessDenied names it
