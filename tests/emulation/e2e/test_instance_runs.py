@@ -315,9 +315,11 @@ def test_a_run_stopped_from_outside_reports_itself_failed(stack: Stack) -> None:
     assert failed and all("stopped from outside" in item["error"]["S"] for item in failed)
     assert stack.summary(run_id)["status"] == "FAILED"
     assert b"stopped from outside" in stack.results_object(f"reports/{run_id}/run.log")
+    # The trap writes the failure CSV first (the message), then uploads the executed notebook:
+    # once the instance is Stopped, the trap has ended (well within the 30 s grace).
+    stack.wait_status("Stopped")
     notebook = json.loads(stack.results_object(f"reports/{run_id}/transcribe_and_score.ipynb"))
     assert notebook["cells"]
-    stack.wait_status("Stopped")
 
 
 def test_the_starter_stops_an_instance_whose_run_died_and_the_next_message_says_so(
