@@ -18,8 +18,9 @@ ON ?=
 WHERE := $(if $(STACK),--stack $(STACK)) $(if $(filter twin,$(ON)),--twin)
 APT_PACKAGES := espeak-ng sox
 # Optional: the tests that need them skip and say why. Human speech for the engine tests;
-# a real browser (and its driver) for the report test.
-APT_OPTIONAL := pocketsphinx-testdata chromium chromium-driver
+# a real browser (and its driver) for the report test; sudo, which a notebook instance has, for
+# lifecycle scripts that switch to ec2-user (emulation/sagemaker/machine.py).
+APT_OPTIONAL := pocketsphinx-testdata chromium chromium-driver sudo
 export HF_HUB_OFFLINE := 1
 
 .PHONY: install apt-deps lint lock-instance test e2e iam-sweep twin twin-stop twin-status twin-serve twin-up twin-down deploy deploy-guided deploy-dry-run upload-corpus run-now history logs destroy bench corpus clean

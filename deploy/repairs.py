@@ -25,11 +25,13 @@ repr, not JSON (get_role_policy returns a
 string no JSON parser reads)
 SageMaker lifecycle config and notebook     create them under the declared names (moto has
 instance created under generated names;     no Update API: a changed one is deleted and
-LifecycleConfigName, RootAccess ignored     created again), attach the lifecycle config,
-(so the config is not attached)             stop the instance moto created under its
-                                            generated name, and leave the declared one
-                                            Stopped: moto runs no OnStart, so "InService"
-                                            would only make the starter think a run is on
+LifecycleConfigName, RootAccess ignored     created again), with the lifecycle config
+(so the config is not attached)             attached, and wait as CloudFormation waits: until
+                                            the instance is InService after its OnCreate and
+                                            OnStart hooks (RepairError if it Failed, with
+                                            its FailureReason). What OnStart started goes on,
+                                            as after a deploy on AWS: the creation run. Stop
+                                            the instance moto created under its generated name
 ==========================================  ================================================
 
 The repairs take their clients per service, so SageMaker may live elsewhere than the stack:
@@ -216,8 +218,26 @@ class _Context:
         ]
 
     def physical_name(self, logical_id: str) -> str:
-        """The name moto gave the resource (the last part of its physical id)."""
-        return self.physical_id(logical_id).rsplit("/", 1)[-1]
+        """The name the stack's engine gave the resource: the end of its physical id. A
+        SageMaker physical id is an ARN, whose name SageMaker lowercases: when no resource has
+        that lowercased name, the name is looked up by ARN."""
+        physical = self.physical_id(logical_id)
+        name = physical.rsplit("/", 1)[-1]
+        resource_type = self.template["Resources"][logical_id]["Type"]
+        if not physical.startswith("arn:") or resource_type not in _SAGEMAKER_LISTINGS:
+            return name
+        operation, key, arn_key, name_key, describe = _SAGEMAKER_LISTINGS[resource_type]
+        sagemaker = self.clients("sagemaker")
+        if describe(sagemaker, name) is not None:
+            return name
+        try:
+            for page in sagemaker.get_paginator(operation).paginate():
+                for summary in page[key]:
+                    if summary[arn_key].lower() == physical.lower():
+                        return str(summary[name_key])
+        except ClientError:  # an endpoint without the listing: the name as the ARN has it
+            pass
+        return name
 
     def created_name(self, logical_id: str) -> str | None:
         """The name the stack's engine gave the resource; None when it created none (LocalStack
@@ -433,6 +453,13 @@ def _repair_subscription(context: _Context, logical_id: str, props: dict[str, An
 
 
 # ---------------------------------------------------------------------------- SageMaker
+# How long CloudFormation's wait for a new instance may take: Pending, then each hook's 5 minutes.
+INSTANCE_SETTLE_SECONDS = 900.0
+# Where SageMaker writes a lifecycle hook's output (API reference, NotebookInstanceLifecycleHook).
+HOOK_LOG_GROUP = "/aws/sagemaker/NotebookInstances"
+POLL_SECONDS = 0.05
+
+
 def _describe_config(sagemaker: BaseClient, name: str) -> dict[str, Any] | None:
     try:
         return sagemaker.describe_notebook_instance_lifecycle_config(
@@ -453,20 +480,85 @@ def _describe_instance(sagemaker: BaseClient, name: str) -> dict[str, Any] | Non
         return None
 
 
-def _stop_instance(sagemaker: BaseClient, name: str, timeout: float = 120.0) -> bool:
-    """Stop unless already Stopped/Failed, and wait for Stopped (the twin's host stops in the
-    background, as AWS does). True if a stop was requested."""
-    described = _describe_instance(sagemaker, name)
-    if described is None or described["NotebookInstanceStatus"] in {"Stopped", "Failed"}:
+# Resource type -> (listing operation, list key, ARN key, name key, describe by name).
+_SAGEMAKER_LISTINGS: dict[str, tuple[str, str, str, str, Callable[..., Any]]] = {
+    "AWS::SageMaker::NotebookInstance": (
+        "list_notebook_instances",
+        "NotebookInstances",
+        "NotebookInstanceArn",
+        "NotebookInstanceName",
+        _describe_instance,
+    ),
+    "AWS::SageMaker::NotebookInstanceLifecycleConfig": (
+        "list_notebook_instance_lifecycle_configs",
+        "NotebookInstanceLifecycleConfigs",
+        "NotebookInstanceLifecycleConfigArn",
+        "NotebookInstanceLifecycleConfigName",
+        _describe_config,
+    ),
+}
+
+
+def _settle(sagemaker: BaseClient, name: str, timeout: float, moving: set[str]) -> dict[str, Any]:
+    """Wait while the instance is in one of the ``moving`` statuses; its description after."""
+    deadline = time.monotonic() + timeout
+    while True:
+        described = _describe_instance(sagemaker, name)
+        if described is None or described["NotebookInstanceStatus"] not in moving:
+            return described or {}
+        if time.monotonic() > deadline:
+            raise RepairError(
+                f"notebook instance {name}: still {described['NotebookInstanceStatus']} after "
+                f"{timeout:.0f} s"
+            )
+        time.sleep(POLL_SECONDS)
+
+
+def _stop_instance(
+    sagemaker: BaseClient, name: str, timeout: float = INSTANCE_SETTLE_SECONDS
+) -> bool:
+    """Stop unless already Stopped/Failed, and wait for Stopped. A stop is accepted only from
+    InService ("Status (Pending) not in ([InService])"), so a starting instance is waited for.
+    True if a stop was requested."""
+    described = _settle(sagemaker, name, timeout, {"Pending", "Updating"})
+    if not described or described["NotebookInstanceStatus"] in {"Stopped", "Failed"}:
         return False
     if described["NotebookInstanceStatus"] != "Stopping":
         sagemaker.stop_notebook_instance(NotebookInstanceName=name)
-    deadline = time.monotonic() + timeout
-    while (_describe_instance(sagemaker, name) or {}).get("NotebookInstanceStatus") == "Stopping":
-        if time.monotonic() > deadline:
-            raise RepairError(f"notebook instance {name}: still Stopping after {timeout:.0f} s")
-        time.sleep(0.05)
+    _settle(sagemaker, name, timeout, {"Stopping"})
     return True
+
+
+def _await_in_service(context: _Context, name: str, timeout: float) -> None:
+    """CloudFormation's wait for a new instance: InService, or the create fails with the
+    instance's FailureReason (for a failed lifecycle hook, SageMaker's "took longer than 5
+    minutes" sentence) and, read where the sentence points, the end of the hooks' log."""
+    described = _settle(context.clients("sagemaker"), name, timeout, {"Pending"})
+    status = described.get("NotebookInstanceStatus")
+    if status != "InService":
+        reason = described.get("FailureReason", "no reason given")
+        tail = _hook_log_tail(context.clients("logs"), name)
+        raise RepairError(
+            f"notebook instance {name} is {status} after its creation: {reason}"
+            + (f"\nThe end of its lifecycle log:\n{tail}" if tail else "")
+        )
+
+
+def _hook_log_tail(logs: BaseClient, name: str, lines: int = 10) -> str:
+    """The last lines the instance's hooks wrote to CloudWatch Logs, if they can be read."""
+    found = []
+    for hook in ("OnCreate", "OnStart"):
+        try:
+            events = logs.get_log_events(
+                logGroupName=HOOK_LOG_GROUP,
+                logStreamName=f"{name}/LifecycleConfig{hook}",
+                limit=lines,
+                startFromHead=False,
+            )["events"]
+        except ClientError:
+            continue
+        found += [f"{hook}: {event['message']}" for event in events]
+    return "\n".join(found[-lines:])
 
 
 def _repair_lifecycle_config(
@@ -548,9 +640,9 @@ def _repair_notebook_instance(
         if "LifecycleConfigName" in wanted
         else ""
     )
-    actions.append(f"{'re-created' if stored else 'created'} notebook instance {name}{attached}")
-    if _stop_instance(sagemaker, name):
-        actions.append(f"stopped {name} (moto marks it InService at once and runs nothing)")
+    _await_in_service(context, name, INSTANCE_SETTLE_SECONDS)
+    verb = "re-created" if stored else "created"
+    actions.append(f"{verb} notebook instance {name}{attached}: InService")
     return actions
 
 

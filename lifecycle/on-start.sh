@@ -17,7 +17,8 @@
 # found by the starter Lambda, without starting the instance.
 #
 # Configuration comes from the environment, exported by the stack's bootstrap (ASR_*). Paths
-# default to a real instance's; the twin points them into its sandbox. The twin also sets
+# default to a real instance's, which the twin provides too (emulation/sagemaker/machine.py;
+# where it cannot, it points SAGEMAKER_HOME and friends into its sandbox). The twin also sets
 # ASR_NOTEBOOK_PYTHON, an interpreter that already has the requirements (step 2 is skipped).
 set -euo pipefail
 

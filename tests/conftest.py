@@ -13,6 +13,7 @@ import json
 import os
 import zipfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,8 +22,23 @@ from deploy.cli.config import CONFIG_ENV
 from emulation.background.state import DIR_ENV
 from emulation.core.build import TwinConfig, build_twin
 from emulation.core.twin import Twin
+from emulation.sagemaker.config import NotebookHostConfig
 
 TEST_RETRY_DELAYS = (0.05, 0.05)
+# Notebook instances for tests: AWS's minutes of Pending, Stopping and Updating in tenths of a
+# second, and a hook limit of seconds (AWS: 5 minutes) that a test can still reach.
+QUICK_NOTEBOOKS: dict[str, float] = {
+    "hook_limit_seconds": 20.0,
+    "pending_seconds": 0.1,
+    "stopping_seconds": 0.2,
+    "updating_seconds": 0.1,
+    "stop_grace_seconds": 1.0,
+}
+
+
+def quick_notebooks(sandbox_root: Path, **settings: Any) -> NotebookHostConfig:
+    """A notebook host's settings for tests (QUICK_NOTEBOOKS), ``settings`` overriding them."""
+    return NotebookHostConfig(sandbox_root=sandbox_root, **{**QUICK_NOTEBOOKS, **settings})
 
 
 def trust_policy(service: str) -> dict[str, Any]:

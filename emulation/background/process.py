@@ -106,11 +106,14 @@ def deploy_to_twin(
     """Deploy ``stack`` into a running twin as ``make e2e`` does; return its outputs.
 
     The chain's deploy stage: the change-set deploy, the repairs of what moto's CloudFormation
-    skips, and the queue that reads the notifications back. The instance's settings (the
-    Python it runs, the speech engine) are the twin's own (``serve``: the e2e settings)."""
+    skips, and the queue that reads the notifications back; then, as ``make e2e``, the run the
+    new instance's OnStart starts at creation is followed to its end, so the next run finds
+    the instance Stopped. The instance's settings (the Python it runs, the speech engine) are
+    the twin's own (``serve``: the e2e settings)."""
     options = E2EOptions(stack=stack, parameters=dict(parameters), template_path=template)
     chain = ChainRun(BackgroundTwinSite(endpoint, region), options, StageLog(out))
     chain.deploy()
+    chain.creation_run()
     return chain.outputs
 
 

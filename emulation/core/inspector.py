@@ -17,6 +17,7 @@ from moto.sns.models import sns_backends
 from emulation.awslambda.async_invoke import TwinBusyError
 from emulation.awslambda.runtime import LambdaRuntime
 from emulation.iam.authorizer import AccessDenial, IamEnforcement
+from emulation.sagemaker.hooks import ON_CREATE, ON_START
 from emulation.sagemaker.notebook_host import NotebookHost, Transition
 from emulation.transcribe.service import JobRecord, TranscribeService
 
@@ -107,12 +108,13 @@ class Inspector:
         return f"{function_name} failed: {invocations[-1].error}"
 
     def instance_log(self, name: str, run_id: str | None = None) -> str:
-        """The instance's OnStart hook output, then its runs' logs as the run wrote them on the
-        instance's volume (only ``run_id``'s when given)."""
+        """The instance's OnCreate and OnStart hook output, then its runs' logs as the run wrote
+        them on the instance's volume (only ``run_id``'s when given)."""
         host = self.twin.part(NotebookHost)
         runs = host.sandbox(name).sagemaker_home / "asr-monitor" / "runs"
         logs = sorted(runs.glob(f"{run_id or '*'}/run.log"))
-        return "\n".join([host.hook_log(name)] + [p.read_text(errors="replace") for p in logs])
+        hooks = [host.hook_log(name, ON_CREATE), host.hook_log(name, ON_START)]
+        return "\n".join(hooks + [p.read_text(errors="replace") for p in logs])
 
     def errors(self) -> list[TwinError]:
         """Everything that went wrong: handler errors, failed deliveries, bad schedules..."""

@@ -1,7 +1,11 @@
-"""The chain, stage by stage: deploy, upload a corpus, fire the schedule, follow what happens.
+"""The chain, stage by stage: deploy, the creation run, upload a corpus, fire the schedule,
+follow what happens.
 
-Deploy ``deploy/template.yaml`` through the same code as ``make deploy``, upload a corpus, fire
-the schedule, then follow what the deployed system does by itself: the starter Lambda starts the
+Deploy ``deploy/template.yaml`` through the same code as ``make deploy``. As on AWS, creating the
+notebook instance runs its OnStart hook, so the stack's first run happens during the deploy, on
+an empty corpus (NO_CORPUS, recorded and messaged): the chain follows it to its end (instance
+Stopped) and keeps what it reported. Then it uploads a corpus, fires the schedule, and follows
+what the deployed system does by itself: the starter Lambda starts the
 notebook instance, its OnStart script runs the notebook (Transcribe jobs on the twin's speech
 engine, scoring, report, scores CSV), S3 triggers the ingest Lambda, which writes DynamoDB and
 publishes to SNS, and the instance stops itself. Nothing here calls the pipeline directly: it
@@ -16,6 +20,7 @@ compose up`` (docs/docker.md), and fails at once, in one line, when they are not
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -40,6 +45,7 @@ from emulation.e2e import readback
 from emulation.e2e.probes import RunProbes, job_counts
 from emulation.e2e.sites import BackgroundTwinSite, EmbeddedSite, LocalStackSite, Site
 from emulation.e2e.stages import E2EError, StageLog, wait_until
+from emulation.sagemaker import machine
 from emulation.sagemaker.config import NotebookHostConfig
 from emulation.transcribe.service import TranscribeConfig
 from pipeline.layout import scores_key
@@ -86,6 +92,7 @@ class ChainRun:
     def __init__(self, site: Site, options: E2EOptions, log: StageLog) -> None:
         self.site, self.options, self.log = site, options, log
         self.probes = RunProbes(site)
+        self.creation: dict[str, Any] | None = None  # the creation run, read back
 
     @property
     def outputs(self) -> dict[str, str]:
@@ -102,12 +109,56 @@ class ChainRun:
             self.probes.outputs, computed = deploy_outputs(
                 self.site, self.options.stack, self.options.parameters, template
             )
-            repairs = repair_stack(self.site, self.options.stack, template=load_template(template))
+            # Before the instance exists: the creation run's CSV and message are new after this.
             self.subscribe()
+            self.probes.take_baseline(None)
+            repairs = repair_stack(self.site, self.options.stack, template=load_template(template))
             self.probes.learn_roles()
             stage.detail = f"{len(repairs)} twin repairs"
             if computed:
                 stage.detail += f"; outputs from the template: {', '.join(computed)}"
+
+    def creation_run(self) -> None:
+        """Follow the run OnStart started when the instance was created, to its end: the
+        schedule cannot start the instance before it is Stopped. Nothing to follow if the
+        deploy created no instance (the stack existed) and no run reported since."""
+        with self.log.stage("creation run") as stage:
+            name = self.outputs["NotebookInstanceName"]
+            probes = self.probes
+            status = probes.describe_instance(name)["NotebookInstanceStatus"]
+            if status == "Stopped" and probes.scores_run_id() is None:
+                stage.detail = f"none: {name} was already Stopped"
+                return
+            probes.moved = True  # the instance is newer than the baseline: all it did counts
+            deadline = time.monotonic() + self.options.timeout
+            denied = probes.access_denied
+            probes.run_id = wait_until(
+                probes.scores_run_id,
+                deadline=deadline,
+                what="the creation run wrote no scores CSV",
+                fail=lambda: (
+                    denied("notebook")
+                    or probes.instance_failure(name)
+                    or probes.stopped_early(name, grace=True)
+                ),
+            )
+            self.ingested(deadline, "ingest did not finish the creation run")
+            message = wait_until(
+                probes.notification,
+                deadline=deadline,
+                what="no SNS notification for the creation run",
+                fail=lambda: denied("ingest"),
+            )
+            wait_until(
+                lambda: probes.instance_stopped(name),
+                deadline=deadline,
+                what="the notebook instance did not stop after its creation run",
+                fail=lambda: denied("notebook"),
+            )
+            refuse(denied("notebook") or denied("ingest"))
+            self.creation = readback.creation_run(probes, message)
+            stage.detail = f"{self.creation['status']} run {probes.run_id}: {message['subject']}"
+            probes.run_id = None
 
     def subscribe(self) -> None:
         """An SQS queue on the alert topic: the run's notification, read back like a subscriber
@@ -233,17 +284,7 @@ class ChainRun:
             refuse(denied("notebook"))
             stage.detail = f"s3://{self.outputs['ResultsBucketName']}/{scores_key(probes.run_id)}"
         with self.log.stage("ingest") as stage:
-            wait_until(
-                probes.ingest_finished,
-                deadline=deadline,
-                what="ingest Lambda did not finish",
-                fail=lambda: (
-                    denied("ingest")
-                    or probes.lambda_failure(
-                        "IngestScoresFunctionName", "IngestScoresDeadLetterQueueUrl"
-                    )
-                ),
-            )
+            self.ingested(deadline, "ingest Lambda did not finish")
             self.logs_delivered(
                 "the ingest function's logs",
                 lambda: probes.function_reported("IngestScoresFunctionName"),
@@ -268,6 +309,22 @@ class ChainRun:
             )
             refuse(denied("notebook"))
 
+    def ingested(self, deadline: float, what: str) -> None:
+        """Wait until ingest marked the run's notification sent; fail on its AccessDenied or
+        once the function failed for good."""
+        probes = self.probes
+        wait_until(
+            probes.ingest_finished,
+            deadline=deadline,
+            what=what,
+            fail=lambda: (
+                probes.access_denied("ingest")
+                or probes.lambda_failure(
+                    "IngestScoresFunctionName", "IngestScoresDeadLetterQueueUrl"
+                )
+            ),
+        )
+
     def logs_delivered(
         self, what: str, probe: Callable[[], bool | None], fail: Callable[[], str | None]
     ) -> None:
@@ -284,7 +341,7 @@ class ChainRun:
         return self.options.parameters.get(name, default)
 
     def summary(self) -> dict[str, Any]:
-        return readback.summary(self.probes, self.log)
+        return {**readback.summary(self.probes, self.log), "creation_run": self.creation}
 
 
 def refuse(reason: str | None) -> None:
@@ -313,19 +370,20 @@ def deploy_outputs(
 
 def twin_config(options: E2EOptions, sandbox: Path) -> TwinConfig:
     """The twin for e2e: the instance's python is this venv's, which already has what the
-    notebook needs (so the run builds no environment), with the speech engine chosen."""
+    notebook needs (so the run builds no environment), with the speech engine chosen. Without
+    a namespace (machine.py) the instance's python3 environment is not at its AWS path, so the
+    hook is told where it is."""
+    extra_env = {
+        "ASR_NOTEBOOK_PYTHON": sys.executable,
+        "ASR_ENGINE_LABEL": f"twin:{options.engine}",
+        "ASR_POLL_INTERVAL": "1",
+        "HF_HUB_OFFLINE": "1",
+    }
+    if not machine.resolve(machine.AUTO, os.path.dirname(sys.executable)).namespaced:
+        extra_env["ASR_PYTHON"] = sys.executable
     return TwinConfig(
         lambda_retry_delays=options.lambda_retry_delays,
-        sagemaker=NotebookHostConfig(
-            sandbox_root=sandbox,
-            extra_env={
-                "ASR_PYTHON": sys.executable,
-                "ASR_NOTEBOOK_PYTHON": sys.executable,
-                "ASR_ENGINE_LABEL": f"twin:{options.engine}",
-                "ASR_POLL_INTERVAL": "1",
-                "HF_HUB_OFFLINE": "1",
-            },
-        ),
+        sagemaker=NotebookHostConfig(sandbox_root=sandbox, extra_env=extra_env),
         transcribe=TranscribeConfig(engine=options.engine),
     )
 
@@ -367,12 +425,14 @@ def open_site(options: E2EOptions, log: StageLog) -> Iterator[Site]:
 
 
 def run_chain(site: Site | Twin, options: E2EOptions, log: StageLog) -> dict[str, Any]:
-    """Deploy, upload, then fire and follow ``options.runs`` times on a site (a started Twin:
-    the embedded site); return the last run's summary, with every run in ``runs``."""
+    """Deploy (and follow the creation run), upload, then fire and follow ``options.runs``
+    times on a site (a started Twin: the embedded site); return the last run's summary, with
+    every run in ``runs`` and the creation run in ``creation_run``."""
     chain = ChainRun(EmbeddedSite(site) if isinstance(site, Twin) else site, options, log)
     done: list[dict[str, Any]] = []
     try:
         chain.deploy()
+        chain.creation_run()
         chain.upload_corpus()
         for number in range(1, options.runs + 1):
             log.prefix = f"run {number}/{options.runs}: " if options.runs > 1 else ""
@@ -385,6 +445,7 @@ def run_chain(site: Site | Twin, options: E2EOptions, log: StageLog) -> dict[str
             if chain.outputs
             else {
                 "run_id": None,
+                "creation_run": chain.creation,
                 "access_denials": readback.access_denials(chain.probes, log),
                 "stages": log.as_dict(),
             }

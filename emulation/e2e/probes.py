@@ -101,7 +101,10 @@ class RunProbes:
     def instance_failure(self, name: str) -> str | None:
         described = self.describe_instance(name)
         if described["NotebookInstanceStatus"] == "Failed" and self.moved:
-            return f"instance Failed: {described.get('FailureReason', 'no reason given')}"
+            # SageMaker's reason names no cause ("took longer than 5 minutes"): the log does.
+            tail = "\n".join(self.instance_log().splitlines()[-10:])
+            reason = described.get("FailureReason", "no reason given")
+            return f"instance Failed: {reason}\nthe end of its log:\n{tail}"
         return None
 
     def stopped_early(self, name: str, grace: bool = False) -> str | None:

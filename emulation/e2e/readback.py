@@ -84,6 +84,23 @@ def access_denials(probes: RunProbes, log: StageLog) -> list[dict[str, Any]]:
     ]
 
 
+def creation_run(probes: RunProbes, message: dict[str, Any]) -> dict[str, Any]:
+    """The run the instance's creation started (OnStart runs at creation), read back."""
+    items = dynamodb_items(probes)
+    run_item = next((i for i in items if i.get("sk") == SUMMARY_SK), {})
+    name = probes.outputs["NotebookInstanceName"]
+    rows, _ = score_rows(probes)
+    return {
+        "run_id": probes.run_id,
+        "status": run_item.get("status"),
+        "subject": message["subject"],
+        "message": message["message"],
+        "files": [{"file": row.file, "status": row.status, "error": row.error} for row in rows],
+        "report_keys": report_keys(probes),
+        "instance_status": probes.describe_instance(name)["NotebookInstanceStatus"],
+    }
+
+
 def transcription(probes: RunProbes) -> dict[str, Any]:
     """This run's jobs as Transcribe lists them, and the span from the first job's StartTime
     to the last one's CompletionTime: the speech engine's share of the run."""

@@ -1,6 +1,6 @@
-"""What `make e2e` shows and keeps: the per-file table, the corpus WER, the notification and any
-AccessDenied (with the stage that hit it) on the console; the run summary, the report, the
-executed notebook and the instance log under ``runs/<run_id>/``."""
+"""What `make e2e` shows and keeps: the creation run, the per-file table, the corpus WER, the
+notification and any AccessDenied (with the stage that hit it) on the console; the run summary,
+the report, the executed notebook and the instance log under ``runs/<run_id>/``."""
 
 from __future__ import annotations
 
@@ -11,8 +11,19 @@ from typing import Any
 
 
 def print_report(summary: dict[str, Any], out: Any) -> None:
-    """The per-file scores table, the corpus WER with its interval and the notification text."""
+    """The creation run, the per-file scores table, the corpus WER with its interval and the
+    notification text."""
     from rich.table import Table
+
+    creation = summary.get("creation_run")
+    if creation:
+        out.print(
+            f"creation run (OnStart at the instance's creation, during the deploy): "
+            f"{creation['status']} run {creation['run_id']}, instance "
+            f"{creation['instance_status']}; message: {creation['subject']}",
+            markup=False,
+            soft_wrap=True,
+        )
 
     table = Table(title=f"run {summary.get('run_id')}")
     for column in ("file", "status", "error"):
@@ -88,9 +99,11 @@ def write_summary(summary: dict[str, Any], runs_dir: Path) -> Path:
 
 def succeeded(summary: dict[str, Any]) -> bool:
     stages_ok = all(s["status"] == "ok" for s in summary["stages"].values())
+    creation = summary.get("creation_run") or {}
     return (
         stages_ok
         and not summary.get("error")
         and not summary.get("access_denials")
         and summary.get("status") != "FAILED"
+        and creation.get("status") != "FAILED"
     )

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from emulation.core.errors import TwinConfigError
+from emulation.sagemaker.machine import AUTO, AWS_HOOK_PATH, MODES, Isolation, Layers, Machine
 
 # AWS's documented limit on one lifecycle hook (CreateNotebookInstanceLifecycleConfig).
 AWS_HOOK_LIMIT_SECONDS = 300.0
-# What a hook's PATH holds after the venv's bin dir (AWS documents /sbin:bin:/usr/sbin:/usr/bin).
+# Without a namespace: what a hook's PATH holds after the twin's Python's bin folder.
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # Set in every process an instance starts, so the host finds processes that left its session
 # (Jupyter kernels start in a new session, for example).
@@ -27,7 +27,7 @@ DEFAULT_NOTEBOOK_CONTAINER = "asr-monitor-notebook-instance"
 class NotebookHostConfig:
     """How the twin hosts notebook instances.
 
-    hook_limit_seconds   AWS kills a lifecycle hook (the script itself) after 5 minutes.
+    hook_limit_seconds   AWS fails a lifecycle hook (OnCreate, OnStart: each) after 5 minutes.
     max_run_seconds      the watchdog stops an instance running longer than this (None: never).
     pending_seconds      time in Pending before the OnStart hook starts (provisioning).
     boot_seconds         time still in Pending after the OnStart hook exits 0 (AWS starts
@@ -39,7 +39,10 @@ class NotebookHostConfig:
     updating_seconds     time in Updating after UpdateNotebookInstance, before Stopped.
     stop_grace_seconds   SIGTERM, then SIGKILL after this long.
     extra_env            added last to the environment of the hook (and all it starts).
-    python_bin_dir       first on the hook's PATH, so `aws`, `python`, `papermill` are the venv's.
+    python_bin_dir       the twin's Python: the instance's python3 conda environment and its
+                         `aws` (machine.py); without a namespace, first on the hook's PATH.
+    machine              how a hook sees AWS's paths (machine.py): "auto", "namespace",
+                         "user-namespace" or "environment" (SAGEMAKER_HOME and friends).
     runner               "process": the hook runs here, in the sandbox; "container": it runs in
                          `container` (docker exec ... notebook-instance run-hook), and a stop
                          restarts that container (docker restart -t <stop_grace_seconds>). The
@@ -61,6 +64,7 @@ class NotebookHostConfig:
     stop_grace_seconds: float = 5.0
     extra_env: dict[str, str] = field(default_factory=dict)
     python_bin_dir: str = os.path.dirname(sys.executable)
+    machine: str = AUTO
     runner: str = "process"
     container: str = DEFAULT_NOTEBOOK_CONTAINER
     docker: str = "docker"
@@ -68,6 +72,11 @@ class NotebookHostConfig:
     temporary: bool = False
 
     def __post_init__(self) -> None:
+        if self.machine not in MODES:
+            raise TwinConfigError(
+                f"NotebookHostConfig.machine: unknown mode {self.machine!r} "
+                f"(choose one of {', '.join(MODES)})"
+            )
         if self.runner not in RUNNERS:
             raise TwinConfigError(
                 f"NotebookHostConfig.runner: unknown runner {self.runner!r} "
@@ -77,56 +86,75 @@ class NotebookHostConfig:
 
 @dataclass(frozen=True)
 class Sandbox:
-    """One instance's stand-in for "/": the ML storage volume, the metadata file, its logs.
+    """One instance's disk on the host: the ML storage volume, the start's machine, its logs.
 
-    The layout mirrors a real instance, and the hook finds it through environment variables
-    (SAGEMAKER_HOME, NOTEBOOK_METADATA_FILE) whose defaults are the real paths.
+    In a namespace (machine.py) the volume is /home/ec2-user/SageMaker and the metadata file
+    /opt/ml/metadata/resource-metadata.json; without one, hooks find them through the
+    environment variables SAGEMAKER_HOME and NOTEBOOK_METADATA_FILE.
     """
 
     root: Path
 
     @property
     def sagemaker_home(self) -> Path:
+        """The ML storage volume: the only folder kept from one start to the next."""
         return self.root / "home" / "ec2-user" / "SageMaker"
 
     @property
+    def layers(self) -> Layers:
+        return Layers(self.root / "machine")
+
+    @property
     def metadata_file(self) -> Path:
-        return self.root / "opt" / "ml" / "metadata" / "resource-metadata.json"
+        return self.layers.metadata_file
 
     @property
     def tmp(self) -> Path:
+        """The start's /tmp, where AWS writes the hook scripts (/tmp/OnStart_<...>)."""
         return self.root / "tmp"
 
     @property
     def home(self) -> Path:
-        """Root's home: hooks run as root, and the host's own ~/.aws must not leak in."""
+        """Root's home without a namespace: the host's own ~/.aws must not leak in."""
         return self.root / "root"
 
-    @property
-    def on_start_log(self) -> Path:
-        """The file behind log stream <name>/LifecycleConfigOnStart."""
-        return self.root / "var" / "log" / "lifecycle-config" / "LifecycleConfigOnStart.log"
+    def hook_log(self, hook: str) -> Path:
+        """The file behind log stream <name>/LifecycleConfig<hook> (OnCreate, OnStart)."""
+        return self.root / "var" / "log" / "lifecycle-config" / f"LifecycleConfig{hook}.log"
 
-    def prepare(self, resource_arn: str, resource_name: str) -> None:
-        """Create the folders and write the metadata file as AWS does at every start."""
-        for folder in (self.sagemaker_home, self.metadata_file.parent, self.tmp, self.home):
+    def machine(self, isolation: Isolation, config: NotebookHostConfig) -> Machine:
+        return Machine(
+            isolation, self.layers.root, self.sagemaker_home, self.tmp, config.python_bin_dir
+        )
+
+    def prepare(
+        self, isolation: Isolation, config: NotebookHostConfig, arn: str, name: str
+    ) -> None:
+        """A new machine for a start: the volume kept, the rest (metadata, /tmp) renewed."""
+        for folder in (self.sagemaker_home, self.home, self.hook_log("OnStart").parent):
             folder.mkdir(parents=True, exist_ok=True)
-        self.on_start_log.parent.mkdir(parents=True, exist_ok=True)
-        metadata = {"ResourceArn": resource_arn, "ResourceName": resource_name}
-        self.metadata_file.write_text(json.dumps(metadata), encoding="utf-8")
+        self.machine(isolation, config).prepare(arn, name)
 
     def env(
-        self, config: NotebookHostConfig, twin_env: dict[str, str], run_marker: str
+        self,
+        config: NotebookHostConfig,
+        isolation: Isolation,
+        twin_env: dict[str, str],
+        run_marker: str,
     ) -> dict[str, str]:
         """The hook's whole environment, built from scratch so nothing leaks in from the host."""
-        return {
-            "PATH": f"{config.python_bin_dir}:{SYSTEM_PATH}",
-            "HOME": str(self.home),
-            "TMPDIR": str(self.tmp),
-            "LANG": "C.UTF-8",
-            **twin_env,
-            "SAGEMAKER_HOME": str(self.sagemaker_home),
-            "NOTEBOOK_METADATA_FILE": str(self.metadata_file),
-            RUN_MARKER_ENV: run_marker,
-            **config.extra_env,
-        }
+        if isolation.namespaced:
+            base = {"PATH": AWS_HOOK_PATH, "HOME": "/root", "LANG": "C.UTF-8"}
+            paths: dict[str, str] = {}
+        else:
+            base = {
+                "PATH": f"{config.python_bin_dir}:{SYSTEM_PATH}",
+                "HOME": str(self.home),
+                "TMPDIR": str(self.tmp),
+                "LANG": "C.UTF-8",
+            }
+            paths = {
+                "SAGEMAKER_HOME": str(self.sagemaker_home),
+                "NOTEBOOK_METADATA_FILE": str(self.metadata_file),
+            }
+        return {**base, **twin_env, **paths, RUN_MARKER_ENV: run_marker, **config.extra_env}

@@ -3,10 +3,10 @@
 The hook goes to the container with one command (docker/notebook-instance/notebook-instance.sh):
 
     docker exec -i -e LIFECYCLE_HOOK_TIMEOUT=<limit> [-e KEY=VALUE ...] <container> \\
-        notebook-instance run-hook on-start <name> <arn> < <script>
+        notebook-instance run-hook on-start|on-create <name> <arn> < <script>
 
-There, run-hook does what SageMaker does around an OnStart script: writes the metadata file, runs
-the script as root from "/", streams its output back (here: into the LifecycleConfigOnStart
+There, run-hook does what SageMaker does around a lifecycle script: writes the metadata file,
+runs the script as root from "/", streams its output back (here: into the LifecycleConfig<hook>
 file), stops it past the limit and exits 124. What the hook backgrounds keeps running in the
 container. Ending a start restarts the container (`docker restart -t <grace>`), which ends all
 of it, as a stopped instance loses its processes; the home volume stays, like the ML volume.
@@ -24,7 +24,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from emulation.sagemaker.hooks import HookRunnerError
+from emulation.sagemaker.hooks import ON_CREATE, HookRunnerError
 
 if TYPE_CHECKING:
     from emulation.sagemaker.hooks import Hook
@@ -65,7 +65,8 @@ class ContainerGroup:
         command = [self._cli(), "exec", "-i"]
         for key, value in env.items():
             command += ["-e", f"{key}={value}"]
-        command += [self.container, "notebook-instance", "run-hook", "on-start"]
+        event = "on-create" if hook.event == ON_CREATE else "on-start"
+        command += [self.container, "notebook-instance", "run-hook", event]
         command += [hook.instance_name, hook.instance_arn]
         with hook.script.open("rb") as script, hook.log.open("ab") as log:
             self.process = subprocess.Popen(

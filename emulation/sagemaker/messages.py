@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-# AWS caps FailureReason at 1024 characters.
-FAILURE_REASON_MAX = 1024
 CLOUDWATCH_HINT = (
     "Please check your CloudWatch logs for more details if your Notebook Instance has "
     "Internet access."
@@ -18,28 +16,17 @@ def transition_refused(status: str, allowed: list[str], target: str, instance_ar
     )
 
 
-def hook_timed_out(config_arn: str, instance_arn: str, limit_seconds: float) -> str:
-    """AWS's FailureReason for a hook that ran past the limit (300 s reads "5 minutes")."""
+def hook_failed(config_arn: str, instance_arn: str, limit_seconds: float) -> str:
+    """AWS's FailureReason for a lifecycle hook that failed: the same sentence whether the
+    script exited non-zero or ran past the limit (300 s reads "5 minutes"). Public reports show
+    it for scripts that ended at once: a CRLF "bad interpreter" (aws-samples/amazon-sagemaker-
+    notebook-instance-lifecycle-config-samples#86), "initctl: command not found" in OnCreate
+    (outerbounds/metaflow-tools#28), a failed `cd` (aws-samples/amazon-sagemaker-optuna-hpo-
+    blog#4). What went wrong is in the hook's log stream, where the sentence points."""
     return (
         f"Notebook Instance Lifecycle Config '{config_arn}' for Notebook Instance "
         f"'{instance_arn}' took longer than {_duration(limit_seconds)}. {CLOUDWATCH_HINT}"
     )
-
-
-def hook_failed(config_arn: str, instance_arn: str, exit_code: int, log_tail: str) -> str:
-    """FailureReason for a hook that exited non-zero, with the end of its log (AWS caps length).
-
-    AWS is reported to word this case like a timeout; naming the exit code and the log tail
-    tells the user more, and the prefix still matches AWS's.
-    """
-    head = (
-        f"Notebook Instance Lifecycle Config '{config_arn}' for Notebook Instance "
-        f"'{instance_arn}' failed with exit code {exit_code}. {CLOUDWATCH_HINT}"
-    )
-    if not log_tail.strip():
-        return head[:FAILURE_REASON_MAX]
-    room = FAILURE_REASON_MAX - len(head) - len(" Log tail: ")
-    return f"{head} Log tail: {log_tail.strip()[-room:]}" if room > 0 else head
 
 
 def config_missing(config_arn: str) -> str:

@@ -1,9 +1,11 @@
 """What moto's SageMaker lacks, written against its state models (and two missing handlers).
 
 moto 5.2.5 has no UpdateNotebookInstance and no ListNotebookInstanceLifecycleConfigs (both end
-in NotImplementedError), never reports FailureReason, accepts hooks of any length, and drops
-CreateNotebookInstance's PlatformIdentifier and InstanceMetadataServiceConfiguration. The
-handlers added here only parse parameters and call the backend, like moto's own.
+in NotImplementedError), never reports FailureReason, accepts hooks of any length, keeps the
+case of names in ARNs (SageMaker lowercases them, so moto's lookups by ARN miss), and drops
+CreateNotebookInstance's PlatformIdentifier, InstanceMetadataServiceConfiguration and
+IpAddressType and RootAccess's default. The handlers added here only parse parameters and
+call the backend, like moto's own.
 """
 
 from __future__ import annotations
@@ -15,13 +17,13 @@ from typing import TYPE_CHECKING, Any
 import botocore.session
 from moto.core.responses import ActionResult, EmptyResult
 from moto.sagemaker.exceptions import ValidationError
-from moto.sagemaker.models import FakeSageMakerNotebookInstanceLifecycleConfig
+from moto.sagemaker.models import FakeSageMakerNotebookInstanceLifecycleConfig, sagemaker_backends
 from moto.utilities.paginator import paginate
 
 from emulation.sagemaker.messages import config_missing, hook_too_long
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
     from moto.sagemaker.models import FakeSagemakerNotebookInstance, SageMakerModelBackend
     from moto.sagemaker.responses import SageMakerResponse
@@ -31,6 +33,9 @@ HOOK_MAX_CHARS = 16384
 # model: "The default value is notebook-al2023-v1"; the minimum IMDS version "defaults to IMDSv1").
 DEFAULT_PLATFORM = "notebook-al2023-v1"
 DEFAULT_IMDS = {"MinimumInstanceMetadataServiceVersion": "1"}
+# botocore's model: RootAccess "The default value is Enabled"; IpAddressType "defaults to ipv4".
+DEFAULT_ROOT_ACCESS = "Enabled"
+DEFAULT_IP_ADDRESS_TYPE = "ipv4"
 PAGINATION_MODEL = {
     "list_notebook_instance_lifecycle_configs": {
         "input_token": "next_token",
@@ -150,30 +155,33 @@ def apply_update(
         instance.root_access = root_access
 
 
-def with_failure_reason(
+def with_description(
     to_dict: Callable[[FakeSagemakerNotebookInstance], dict[str, Any]],
 ) -> Callable[[FakeSagemakerNotebookInstance], dict[str, Any]]:
-    """DescribeNotebookInstance reports FailureReason while an instance is Failed, and the
-    platform and IMDS settings (moto reports neither)."""
+    """DescribeNotebookInstance as AWS answers it: FailureReason while Failed, RootAccess's
+    default, and the platform, IMDS and IP settings moto drops."""
 
     def described(instance: FakeSagemakerNotebookInstance) -> dict[str, Any]:
         description = to_dict(instance)
         reason = getattr(instance, "failure_reason", None)
-        if reason:
+        if reason and instance.status == "Failed":
             description["FailureReason"] = reason
+        description["RootAccess"] = instance.root_access or DEFAULT_ROOT_ACCESS
         description["PlatformIdentifier"] = getattr(
             instance, "platform_identifier", DEFAULT_PLATFORM
         )
         description["InstanceMetadataServiceConfiguration"] = getattr(
             instance, "instance_metadata_service_configuration", DEFAULT_IMDS
         )
+        description["IpAddressType"] = getattr(instance, "ip_address_type", DEFAULT_IP_ADDRESS_TYPE)
         return description
 
     return described
 
 
-def with_hook_length_check(create: Callable[..., Any]) -> Callable[..., Any]:
-    """AWS refuses a hook longer than 16384 characters; moto stores anything."""
+def with_hook_checks(create: Callable[..., Any]) -> Callable[..., Any]:
+    """AWS refuses a hook longer than 16384 characters (moto stores anything), and names the
+    configuration by its lowercased ARN."""
 
     def create_checked(
         backend: SageMakerModelBackend,
@@ -188,22 +196,74 @@ def with_hook_length_check(create: Callable[..., Any]) -> Callable[..., Any]:
                     raise ValidationError(
                         hook_too_long(f"{location}.{position}.member.content", len(content))
                     )
-        return create(backend, notebook_instance_lifecycle_config_name, on_create, on_start)
+        name = notebook_instance_lifecycle_config_name
+        if name in backend.notebook_instance_lifecycle_configurations:
+            raise ValidationError(
+                f"Unable to create Notebook Instance Lifecycle Config "
+                f"{lifecycle_config_arn(backend, name)}. (Details: Notebook Instance Lifecycle "
+                "Config already exists.)"
+            )
+        config = create(backend, name, on_create, on_start)
+        config.arn = config.arn.lower()
+        return config
 
     return create_checked
 
 
+def by_arn(models: Mapping[str, Any], arn: str) -> str:
+    """The name of the instance or configuration an ARN names (its name lowercased in the ARN,
+    so not found by splitting it)."""
+    for name, model in models.items():
+        if model.arn == arn.lower():
+            return name
+    raise ValidationError(message="RecordNotFound")
+
+
+def with_instances_by_arn(get: Callable[[Any, str], Any]) -> Callable[[Any, str], Any]:
+    """AddTags, ListTags and DeleteTags name a notebook instance by its ARN, which lowercases
+    its name: found by ARN (moto splits the ARN and misses a name with capitals)."""
+
+    def found(backend: SageMakerModelBackend, arn: str) -> Any:
+        if arn.split(":")[-1].startswith("notebook-instance/"):
+            return backend.notebook_instances[by_arn(backend.notebook_instances, arn)]
+        return get(backend, arn)
+
+    return found
+
+
+def delete_config_from_cloudformation_json(
+    cls: type, resource_name: str, cloudformation_json: Any, account_id: str, region: str
+) -> None:
+    """CloudFormation deletes a lifecycle configuration by its physical id, the ARN."""
+    backend = sagemaker_backends[account_id][region]
+    name = by_arn(backend.notebook_instance_lifecycle_configurations, resource_name)
+    backend.delete_notebook_instance_lifecycle_config(name)
+
+
 def lifecycle_config_arn(backend: SageMakerModelBackend, name: str) -> str:
+    """The configuration's ARN, its name lowercased as SageMaker writes it."""
     return FakeSageMakerNotebookInstanceLifecycleConfig.arn_formatter(
         name, backend.account_id, backend.region_name
-    )
+    ).lower()
 
 
 @cache
+def _shape(shape: str) -> Any:
+    """A shape of botocore's SageMaker model (the values AWS accepts)."""
+    return botocore.session.get_session().get_service_model("sagemaker").shape_for(shape)
+
+
 def _pattern(shape: str) -> str:
-    """A string shape's pattern in botocore's SageMaker model (the values AWS accepts)."""
-    model = botocore.session.get_session().get_service_model("sagemaker")
-    return str(model.shape_for(shape).metadata["pattern"])
+    return str(_shape(shape).metadata["pattern"])
+
+
+def _check_enum(value: str, shape: str, location: str) -> None:
+    allowed = list(_shape(shape).enum)
+    if value not in allowed:
+        raise ValidationError(
+            f"1 validation error detected: Value '{value}' at '{location}' failed to satisfy "
+            f"constraint: Member must satisfy enum value set: [{', '.join(allowed)}]"
+        )
 
 
 def _check_pattern(value: str, shape: str, location: str) -> None:
@@ -215,15 +275,16 @@ def _check_pattern(value: str, shape: str, location: str) -> None:
         )
 
 
-def with_platform_settings(
+def with_create_settings(
     create: Callable[[SageMakerResponse], ActionResult],
 ) -> Callable[[SageMakerResponse], ActionResult]:
-    """CreateNotebookInstance keeps the platform and the IMDS setting moto drops (checked
-    against the model's patterns first), so DescribeNotebookInstance reports them."""
+    """CreateNotebookInstance keeps the platform, IMDS and IP settings moto drops (checked
+    against the model first), so DescribeNotebookInstance reports them."""
 
     def create_with_settings(self: SageMakerResponse) -> ActionResult:
         platform = self._get_param("PlatformIdentifier") or DEFAULT_PLATFORM
         imds = self._get_param("InstanceMetadataServiceConfiguration") or DEFAULT_IMDS
+        ip_address_type = self._get_param("IpAddressType") or DEFAULT_IP_ADDRESS_TYPE
         _check_pattern(platform, "PlatformIdentifier", "platformIdentifier")
         version = str(imds.get("MinimumInstanceMetadataServiceVersion", ""))
         _check_pattern(
@@ -231,6 +292,7 @@ def with_platform_settings(
             "MinimumInstanceMetadataServiceVersion",
             "instanceMetadataServiceConfiguration.minimumInstanceMetadataServiceVersion",
         )
+        _check_enum(ip_address_type, "IPAddressType", "ipAddressType")
         result = create(self)
         instance = self.sagemaker_backend.get_notebook_instance(
             self._get_param("NotebookInstanceName")
@@ -239,6 +301,7 @@ def with_platform_settings(
         instance.instance_metadata_service_configuration = {
             "MinimumInstanceMetadataServiceVersion": version
         }
+        instance.ip_address_type = ip_address_type
         return result
 
     return create_with_settings

@@ -2,16 +2,18 @@
 
 moto makes an instance InService at once and runs nothing. With the host installed:
 
-    StartNotebookInstance   Stopped|Failed -> Pending -> (OnStart hook exits 0) -> InService
-                            hook exits non-zero, or runs past the limit     -> Failed (+ reason)
-    StopNotebookInstance    InService -> Stopping -> (processes ended)      -> Stopped
-    UpdateNotebookInstance  Stopped|Failed -> Updating                      -> Stopped
+    CreateNotebookInstance  -> Pending -> OnCreate, then OnStart (each exits 0) -> InService
+    StartNotebookInstance   Stopped|Failed -> Pending -> OnStart exits 0        -> InService
+                            a hook exits non-zero or runs past the limit        -> Failed (+ reason)
+    StopNotebookInstance    InService -> Stopping -> (processes ended)          -> Stopped
+    UpdateNotebookInstance  Stopped|Failed -> Updating                          -> Stopped
     watchdog                Pending|InService past max_run_seconds -> Stopping -> Stopped
 
-Any other transition is refused with AWS's ValidationException. The hook runs as in AWS: in
-Pending, as a separate process; what it backgrounds keeps running while the instance is
-InService, and ends when the instance stops or fails. Where it runs is the config's runner
-(hooks.py): a local process group in a sandbox, or the notebook-instance container.
+Any other transition is refused with AWS's ValidationException. Hooks run as in AWS: in Pending,
+as root, one after the other on the start's machine; what they background keeps running while
+the instance is InService, and ends when the instance stops or fails. Where they run is the
+config's runner (hooks.py): local processes, in a mount namespace with AWS's paths when the
+host allows one (machine.py), or the notebook-instance container.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from moto.logs.models import logs_backends
 from moto.sagemaker.exceptions import ValidationError
 from moto.sagemaker.models import (
     FakeSagemakerNotebookInstance,
+    FakeSageMakerNotebookInstanceLifecycleConfig,
     SageMakerModelBackend,
     sagemaker_backends,
 )
@@ -54,19 +57,22 @@ from emulation.iam.credentials import (
     Caller,
     RoleNotAssumable,
 )
-from emulation.sagemaker import messages
+from emulation.sagemaker import machine, messages
 from emulation.sagemaker.config import NotebookHostConfig, Sandbox
 from emulation.sagemaker.container import ContainerGroup
-from emulation.sagemaker.hooks import Hook, HookGroup
+from emulation.sagemaker.hooks import ON_CREATE, ON_START, Hook, HookGroup
 from emulation.sagemaker.moto_additions import (
     apply_update,
+    by_arn,
+    delete_config_from_cloudformation_json,
     lifecycle_config_arn,
     list_notebook_instance_lifecycle_configs,
     list_notebook_instance_lifecycle_configs_handler,
     update_notebook_instance_handler,
-    with_failure_reason,
-    with_hook_length_check,
-    with_platform_settings,
+    with_create_settings,
+    with_description,
+    with_hook_checks,
+    with_instances_by_arn,
 )
 from emulation.sagemaker.processes import POLL_SECONDS, ProcessGroup
 
@@ -78,7 +84,7 @@ if TYPE_CHECKING:
     from emulation.core.twin import Twin
 
 LOG_GROUP = "/aws/sagemaker/NotebookInstances"
-ON_START_STREAM = "LifecycleConfigOnStart"
+ON_START_STREAM = "LifecycleConfigOnStart"  # stream <name>/LifecycleConfig<hook>
 LOG_EVENTS_PER_CALL = 1000  # well inside PutLogEvents' 10,000 events and 1 MB
 
 
@@ -123,9 +129,18 @@ class NotebookHost:
     # -- TwinPart ---------------------------------------------------------------------------
 
     def install(self) -> None:
+        # Probed first: the log says at start-up how hooks will run, and a configured mode that
+        # cannot work here fails before anything is patched.
+        self.isolation()
         host = self
         backend_cls = SageMakerModelBackend
+        moto_create = backend_cls.create_notebook_instance
         moto_delete = backend_cls.delete_notebook_instance
+
+        def create_notebook_instance(
+            backend: SageMakerModelBackend, notebook_instance_name: str, **settings: Any
+        ) -> FakeSagemakerNotebookInstance:
+            return host._create(backend, moto_create, notebook_instance_name, settings)
 
         def start_notebook_instance(
             backend: SageMakerModelBackend, notebook_instance_name: str
@@ -151,13 +166,15 @@ class NotebookHost:
         def delete_from_cloudformation_json(
             cls: type, resource_name: str, cloudformation_json: Any, account_id: str, region: str
         ) -> None:
-            # CloudFormation stops the instance and waits for Stopped before deleting it.
+            # CloudFormation stops the instance and waits for Stopped before deleting it. The
+            # physical id is the ARN, whose name SageMaker lowercases: found by ARN.
             backend = sagemaker_backends[account_id][region]
-            name = resource_name.split("/")[-1]
+            name = by_arn(backend.notebook_instances, resource_name)
             host._halt_now(backend.get_notebook_instance(name), "CloudFormation delete")
             backend.delete_notebook_instance(name)
 
         patch = self._patches.replace
+        patch(backend_cls, "create_notebook_instance", create_notebook_instance)
         patch(backend_cls, "start_notebook_instance", start_notebook_instance)
         patch(backend_cls, "stop_notebook_instance", stop_notebook_instance)
         patch(backend_cls, "update_notebook_instance", update_notebook_instance)
@@ -170,23 +187,33 @@ class NotebookHost:
         patch(
             backend_cls,
             "create_notebook_instance_lifecycle_config",
-            with_hook_length_check(backend_cls.create_notebook_instance_lifecycle_config),
+            with_hook_checks(backend_cls.create_notebook_instance_lifecycle_config),
+        )
+        patch(
+            backend_cls,
+            "_get_resource_from_arn",
+            with_instances_by_arn(backend_cls._get_resource_from_arn),
         )
         patch(
             FakeSagemakerNotebookInstance,
             "to_dict",
-            with_failure_reason(FakeSagemakerNotebookInstance.to_dict),
+            with_description(FakeSagemakerNotebookInstance.to_dict),
         )
         patch(
             FakeSagemakerNotebookInstance,
             "delete_from_cloudformation_json",
             classmethod(delete_from_cloudformation_json),
         )
+        patch(
+            FakeSageMakerNotebookInstanceLifecycleConfig,
+            "delete_from_cloudformation_json",
+            classmethod(delete_config_from_cloudformation_json),
+        )
         patch(SageMakerResponse, "update_notebook_instance", update_notebook_instance_handler)
         patch(
             SageMakerResponse,
             "create_notebook_instance",
-            with_platform_settings(SageMakerResponse.create_notebook_instance),
+            with_create_settings(SageMakerResponse.create_notebook_instance),
         )
         patch(
             SageMakerResponse,
@@ -217,10 +244,16 @@ class NotebookHost:
     def sandbox(self, name: str) -> Sandbox:
         return Sandbox(self.config.sandbox_root / name)
 
-    def hook_log(self, name: str) -> str:
-        """All the instance's OnStart hooks wrote (log stream <name>/LifecycleConfigOnStart)."""
-        log = self.sandbox(name).on_start_log
+    def hook_log(self, name: str, hook: str = ON_START) -> str:
+        """All the instance's hooks of one kind wrote (stream <name>/LifecycleConfig<hook>)."""
+        log = self.sandbox(name).hook_log(hook)
         return log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
+
+    def isolation(self) -> machine.Isolation:
+        """How hooks run here (machine.py); the container runner has its own machine."""
+        if self.config.runner != "process":
+            return machine.Isolation(machine.ENVIRONMENT, False, "the notebook-instance container")
+        return machine.resolve(self.config.machine, self.config.python_bin_dir)
 
     def processes_alive(self, name: str) -> list[int]:
         """Pids still running for the instance's latest start (hook and all it started)."""
@@ -234,14 +267,45 @@ class NotebookHost:
             instance = self._backend().get_notebook_instance(name)
             if instance.status == status:
                 return
-            if time.monotonic() > deadline:
+            if time.monotonic() > deadline or instance.status == "Failed":
+                reason = getattr(instance, "failure_reason", None)
                 raise NotebookHostTimeout(
-                    f"notebook instance {name!r} is {instance.status}, not {status}, after "
-                    f"{timeout:g} s (failure reason: {getattr(instance, 'failure_reason', None)})"
+                    f"notebook instance {name!r} is {instance.status}, not {status} (waited up "
+                    f"to {timeout:g} s; failure reason: {reason})"
                 )
             time.sleep(POLL_SECONDS)
 
     # -- API entry points (called on moto's server thread) ----------------------------------
+
+    def _create(
+        self,
+        backend: SageMakerModelBackend,
+        moto_create: Callable[..., FakeSagemakerNotebookInstance],
+        name: str,
+        settings: dict[str, Any],
+    ) -> FakeSagemakerNotebookInstance:
+        """moto's instance, then Pending: SageMaker runs OnCreate and OnStart before InService
+        ("OnStart ... runs every time you start a notebook instance, including when you create
+        the notebook instance", CreateNotebookInstanceLifecycleConfig)."""
+        config_name = settings.get("lifecycle_config_name")
+        if config_name and config_name not in backend.notebook_instance_lifecycle_configurations:
+            raise ValidationError(
+                messages.config_missing(lifecycle_config_arn(backend, config_name))
+            )
+        try:  # SageMaker must be able to assume the role it is given
+            session_for(
+                self.twin, settings["role_arn"], SAGEMAKER_PRINCIPAL, SAGEMAKER_SESSION_NAME
+            )
+        except RoleNotAssumable as refused:
+            raise ValidationError(messages.role_not_assumable(settings["role_arn"])) from refused
+        instance = moto_create(backend, name, **settings)
+        instance.arn = instance.arn.lower()  # SageMaker lowercases names in its ARNs
+        with self._lock:
+            run = self._new_run(name)
+            self._record(instance, run, "Pending", "CreateNotebookInstance", created=True)
+            self._arm_watchdog(instance, run)
+        self._spawn(self._boot, instance, run, backend, True)
+        return instance
 
     def _start(self, backend: SageMakerModelBackend, name: str) -> None:
         instance = backend.get_notebook_instance(name)
@@ -250,13 +314,8 @@ class NotebookHost:
             run = self._new_run(name)
             instance.failure_reason = None
             self._record(instance, run, "Pending", "StartNotebookInstance")
-            if self.config.max_run_seconds is not None:
-                run.watchdog = threading.Timer(
-                    self.config.max_run_seconds, self._guarded(self._watchdog, instance, run)
-                )
-                run.watchdog.daemon = True
-                run.watchdog.start()
-        self._spawn(self._boot, instance, run, backend)
+            self._arm_watchdog(instance, run)
+        self._spawn(self._boot, instance, run, backend, False)
 
     def _stop(self, backend: SageMakerModelBackend, name: str) -> None:
         instance = backend.get_notebook_instance(name)
@@ -281,14 +340,19 @@ class NotebookHost:
     # -- the state machine's workers --------------------------------------------------------
 
     def _boot(
-        self, instance: FakeSagemakerNotebookInstance, run: _Run, backend: SageMakerModelBackend
+        self,
+        instance: FakeSagemakerNotebookInstance,
+        run: _Run,
+        backend: SageMakerModelBackend,
+        creating: bool,
     ) -> None:
         if run.ended.wait(self.config.pending_seconds):
             return
         name = instance.notebook_instance_name
+        sandbox = self.sandbox(name)
         with self._lock:
-            self._sandboxes.add(self.sandbox(name).root)
-        self.sandbox(name).prepare(instance.arn, name)
+            self._sandboxes.add(sandbox.root)
+        sandbox.prepare(self.isolation(), self.config, instance.arn, name)
         config_name = instance.lifecycle_config_name
         if not config_name:
             self._enter_service(instance, run, "no lifecycle configuration")
@@ -298,32 +362,20 @@ class NotebookHost:
         if config is None:
             self._fail(instance, run, messages.config_missing(config_arn))
             return
-        if not config.on_start:
-            self._enter_service(instance, run, "no OnStart hook")
+        scripts = []
+        for event, hooks in ((ON_CREATE, config.on_create), (ON_START, config.on_start)):
+            if not hooks or (event == ON_CREATE and not creating):
+                continue
+            try:
+                scripts.append(
+                    (event, base64.b64decode(hooks[0].get("Content") or "", validate=True))
+                )
+            except binascii.Error as error:
+                self._fail(instance, run, f"{event} hook of '{config_arn}' is not base64: {error}")
+                return
+        if not scripts:
+            self._enter_service(instance, run, "no hook to run")
             return
-        try:
-            script = base64.b64decode(config.on_start[0].get("Content") or "", validate=True)
-        except binascii.Error as error:
-            self._fail(instance, run, f"OnStart hook of '{config_arn}' is not base64: {error}")
-            return
-        self._run_hook(backend, instance, run, config_arn, script)
-
-    def _run_hook(
-        self,
-        backend: SageMakerModelBackend,
-        instance: FakeSagemakerNotebookInstance,
-        run: _Run,
-        config_arn: str,
-        script: bytes,
-    ) -> None:
-        name = instance.notebook_instance_name
-        sandbox = self.sandbox(name)
-        # AWS writes the hook to /tmp/OnStart_<minute><random> and executes it.
-        suffix = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
-        script_path = sandbox.tmp / f"OnStart_{datetime.now(UTC):%Y-%m-%d-%H-%M}{suffix}"
-        script_path.write_bytes(script)
-        script_path.chmod(0o755)
-        log_offset = sandbox.on_start_log.stat().st_size if sandbox.on_start_log.exists() else 0
         try:  # the instance's processes hold its role's session (instance metadata service)
             session = session_for(
                 self.twin, instance.role_arn, SAGEMAKER_PRINCIPAL, SAGEMAKER_SESSION_NAME
@@ -332,32 +384,66 @@ class NotebookHost:
             self._fail(instance, run, messages.role_not_assumable(instance.role_arn))
             return
         aws_env = {**self.twin.env(), **(session.env() if session else {})}
+        caller = session.caller() if session else None
+        for event, script in scripts:
+            if not self._run_hook(
+                backend, instance, run, config_arn, event, script, aws_env, caller
+            ):
+                return
+        if not run.ended.wait(self.config.boot_seconds):
+            ran = " and ".join(event for event, _ in scripts)
+            self._enter_service(instance, run, f"{ran} exited 0")
+
+    def _run_hook(
+        self,
+        backend: SageMakerModelBackend,
+        instance: FakeSagemakerNotebookInstance,
+        run: _Run,
+        config_arn: str,
+        event: str,
+        script: bytes,
+        aws_env: dict[str, str],
+        caller: Caller | None,
+    ) -> bool:
+        """Run one hook on the start's machine; True if it exited 0 (else the instance fails)."""
+        name = instance.notebook_instance_name
+        sandbox = self.sandbox(name)
+        # AWS writes the hook to /tmp/<hook>_<minute><random> and executes it.
+        suffix = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
+        script_path = sandbox.tmp / f"{event}_{datetime.now(UTC):%Y-%m-%d-%H-%M}{suffix}"
+        script_path.write_bytes(script)
+        script_path.chmod(0o755)
+        log = sandbox.hook_log(event)
+        log_offset = log.stat().st_size if log.exists() else 0
         hook = Hook(
+            event=event,
             script=script_path,
             instance_name=name,
             instance_arn=instance.arn,
             cwd=sandbox.root,
-            env=sandbox.env(self.config, aws_env, run.group.marker),
-            log=sandbox.on_start_log,
+            env=sandbox.env(self.config, self.isolation(), aws_env, run.group.marker),
+            log=log,
             limit_seconds=self.config.hook_limit_seconds,
         )
         with self._lock:
             if run.ended.is_set():
-                return
+                return False
             run.group.launch(hook)
         exit_code = run.group.wait()
-        with sandbox.on_start_log.open("rb") as log:
-            log.seek(log_offset)
-            output = log.read().decode("utf-8", errors="replace")
-        self._publish_log(backend, name, output, session.caller() if session else None)
-        if exit_code is None:
-            limit = self.config.hook_limit_seconds
-            self._fail(instance, run, messages.hook_timed_out(config_arn, instance.arn, limit))
-        elif exit_code != 0:
-            reason = messages.hook_failed(config_arn, instance.arn, exit_code, output)
-            self._fail(instance, run, reason)
-        elif not run.ended.wait(self.config.boot_seconds):
-            self._enter_service(instance, run, "OnStart hook exited 0")
+        with log.open("rb") as written:
+            written.seek(log_offset)
+            output = written.read().decode("utf-8", errors="replace")
+        self._publish_log(backend, name, event, output, caller)
+        if exit_code == 0:
+            return True
+        limit = self.config.hook_limit_seconds
+        why = (
+            f"{event} hook ran past {limit:g} s"
+            if exit_code is None
+            else f"{event} hook exited with status {exit_code}"
+        )
+        self._fail(instance, run, messages.hook_failed(config_arn, instance.arn, limit), why)
+        return False
 
     def _enter_service(
         self, instance: FakeSagemakerNotebookInstance, run: _Run, reason: str
@@ -366,13 +452,20 @@ class NotebookHost:
             if not run.ended.is_set():
                 self._record(instance, run, "InService", reason)
 
-    def _fail(self, instance: FakeSagemakerNotebookInstance, run: _Run, reason: str) -> None:
-        """The instance does not start: nothing it ran survives, as when AWS drops the machine."""
+    def _fail(
+        self,
+        instance: FakeSagemakerNotebookInstance,
+        run: _Run,
+        reason: str,
+        why: str | None = None,
+    ) -> None:
+        """The instance does not start: nothing it ran survives, as when AWS drops the machine.
+        ``reason`` is the FailureReason AWS reports; ``why`` the transition's, if more precise."""
         if not self._claim(run):
             return
         run.group.end(self.config.stop_grace_seconds)
         with self._lock:
-            self._record(instance, run, "Failed", reason)
+            self._record(instance, run, "Failed", why or reason, failure_reason=reason)
 
     def _halt(self, instance: FakeSagemakerNotebookInstance, run: _Run) -> None:
         time.sleep(self.config.stopping_seconds)
@@ -416,11 +509,22 @@ class NotebookHost:
                 messages.transition_refused(instance.status, allowed, target, instance.arn)
             )
 
+    def _arm_watchdog(self, instance: FakeSagemakerNotebookInstance, run: _Run) -> None:
+        if self.config.max_run_seconds is not None:
+            run.watchdog = threading.Timer(
+                self.config.max_run_seconds, self._guarded(self._watchdog, instance, run)
+            )
+            run.watchdog.daemon = True
+            run.watchdog.start()
+
     def _new_run(self, name: str) -> _Run:
         previous = self._runs.get(name)
         if previous is not None and previous.watchdog is not None:
             previous.watchdog.cancel()
-        run = self._runs[name] = _Run(name, new_group(self.config))
+        isolation = self.isolation()
+        start_machine = self.sandbox(name).machine(isolation, self.config)
+        group = new_group(self.config, start_machine if isolation.namespaced else None)
+        run = self._runs[name] = _Run(name, group)
         return run
 
     def _current_or_new_run(self, name: str) -> _Run:
@@ -438,9 +542,17 @@ class NotebookHost:
             return True
 
     def _record(
-        self, instance: FakeSagemakerNotebookInstance, run: _Run, status: str, reason: str
+        self,
+        instance: FakeSagemakerNotebookInstance,
+        run: _Run,
+        status: str,
+        reason: str,
+        *,
+        created: bool = False,
+        failure_reason: str | None = None,
     ) -> None:
-        """Move the instance to status, unless the run was replaced meanwhile (reset, delete)."""
+        """Move the instance to status, unless the run was replaced meanwhile (reset, delete).
+        A new instance moves from "" (moto created it InService)."""
         with self._lock:
             if self._runs.get(instance.notebook_instance_name) is not run:
                 return
@@ -448,7 +560,7 @@ class NotebookHost:
                 Transition(
                     datetime.now(UTC),
                     instance.notebook_instance_name,
-                    instance.status,
+                    "" if created else instance.status,
                     status,
                     reason,
                 )
@@ -456,7 +568,7 @@ class NotebookHost:
             instance.status = status
             instance.last_modified_time = utcnow()
             if status == "Failed":
-                instance.failure_reason = reason
+                instance.failure_reason = failure_reason or reason
 
     def _forget(self, name: str) -> None:
         """A deleted instance loses its storage volume: its sandbox goes too."""
@@ -486,16 +598,23 @@ class NotebookHost:
                 )
 
     def _publish_log(
-        self, backend: SageMakerModelBackend, name: str, output: str, caller: Caller | None
+        self,
+        backend: SageMakerModelBackend,
+        name: str,
+        event: str,
+        output: str,
+        caller: Caller | None,
     ) -> None:
         """Mirror the hook's output into CloudWatch Logs, where AWS puts it, with the instance
         role's permissions: without them the lines are lost (and the AccessDenied recorded)."""
         lines = [line for line in output.splitlines() if line]  # CloudWatch refuses empty events
-        if not lines or self._log_denied(backend, name, caller):
+        stream = log_stream(name, event)
+        if not lines or self._log_denied(backend, stream, caller):
             return
         if self.config.aws_env is not None:
             try:
-                publish_log_events(EnvClients(self.config.aws_env).client("logs"), name, lines)
+                logs = EnvClients(self.config.aws_env).client("logs")
+                publish_log_events(logs, stream, lines)
             except (BotoCoreError, ClientError) as error:  # AWS does not fail the instance either
                 self.twin.record_error(
                     "sagemaker", f"hook log of {name!r} not published: {error}", instance=name
@@ -505,23 +624,25 @@ class NotebookHost:
         if LOG_GROUP not in logs.groups:
             with contextlib.suppress(ResourceAlreadyExistsException):  # a concurrent hook won
                 logs.create_log_group(LOG_GROUP, {})
-        stream = f"{name}/{ON_START_STREAM}"
         logs.ensure_log_stream(LOG_GROUP, stream)
         now_ms = int(time.time() * 1000)
         logs.put_log_events(
             LOG_GROUP, stream, [{"timestamp": now_ms, "message": line} for line in lines]
         )
 
-    def _log_denied(self, backend: SageMakerModelBackend, name: str, caller: Caller | None) -> bool:
+    def _log_denied(
+        self, backend: SageMakerModelBackend, stream: str, caller: Caller | None
+    ) -> bool:
         iam = self.twin.find_part(IamEnforcement)
         if iam is None or caller is None:
             return False
         group = f"arn:{caller.partition}:logs:{backend.region_name}:{caller.account}"
         group += f":log-group:{LOG_GROUP}"
-        stream = f"{group}:log-stream:{name}/{ON_START_STREAM}"
-        needed = [("logs:CreateLogStream", stream), ("logs:PutLogEvents", stream)]
+        stream_arn = f"{group}:log-stream:{stream}"
+        needed = [("logs:CreateLogStream", stream_arn), ("logs:PutLogEvents", stream_arn)]
         if LOG_GROUP not in logs_backends[backend.account_id][backend.region_name].groups:
             needed.insert(0, ("logs:CreateLogGroup", group))
+        name = stream.split("/", 1)[0]
         via = f"SageMaker writing {name}'s lifecycle log"
         return any(iam.check(caller, action, [arn], via=via) for action, arn in needed)
 
@@ -570,18 +691,22 @@ class NotebookHost:
         return work
 
 
-def new_group(config: NotebookHostConfig) -> HookGroup:
+def new_group(config: NotebookHostConfig, start_machine: machine.Machine | None) -> HookGroup:
     """An empty group for one start of an instance, on the configured runner."""
     marker = uuid.uuid4().hex
     if config.runner == "container":
         return ContainerGroup(marker, config.container, config.docker, dict(config.extra_env))
-    return ProcessGroup(marker)
+    return ProcessGroup(marker, start_machine)
 
 
-def publish_log_events(logs: BaseClient, name: str, lines: list[str]) -> None:
-    """The hook's output into stream <name>/LifecycleConfigOnStart through the Logs API (for a
-    backend's CloudWatch Logs, such as LocalStack's)."""
-    stream = f"{name}/{ON_START_STREAM}"
+def log_stream(name: str, event: str) -> str:
+    """Where SageMaker writes a hook's output: stream <name>/LifecycleConfig<hook>."""
+    return f"{name}/LifecycleConfig{event}"
+
+
+def publish_log_events(logs: BaseClient, stream: str, lines: list[str]) -> None:
+    """A hook's output into its stream through the Logs API (for a backend's CloudWatch Logs,
+    such as LocalStack's)."""
     with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
         logs.create_log_group(logGroupName=LOG_GROUP)
     with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):

@@ -1,4 +1,5 @@
-"""Starting a hook in its own session, finding everything it started, and ending all of it."""
+"""Starting hooks in their own sessions (in the start's machine when there is one), finding
+everything they started, and ending all of it."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from emulation.sagemaker.config import RUN_MARKER_ENV
 from emulation.sagemaker.hooks import HookRunnerError
+from emulation.sagemaker.machine import Machine, MachineError
 
 if TYPE_CHECKING:
     from emulation.sagemaker.hooks import Hook
@@ -25,38 +27,59 @@ KILL_SETTLE_SECONDS = 2.0
 
 @dataclass
 class ProcessGroup:
-    """What one start of an instance runs: the hook's session plus anything carrying the marker.
+    """What one start of an instance runs: its machine and hooks, and all they started.
 
-    The hook is started in a new session (so its process group id is its pid), and every
-    process inherits RUN_MARKER_ENV=marker, which finds processes that left the session.
+    Each hook starts in a new session. A process belongs to the start if it runs in the start's
+    machine (its mount namespace, whatever its user or session: `sudo -u ec2-user -i` keeps
+    neither), in a hook's session, or carries RUN_MARKER_ENV=marker, which every process
+    inherits unless its environment is reset.
     """
 
     marker: str
-    session_id: int | None = None
-    hook: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    machine: Machine | None = None
+    sessions: list[int] = field(default_factory=list)
+    launched: list[subprocess.Popen[bytes]] = field(default_factory=list, repr=False)
+    first: subprocess.Popen[str] | None = field(default=None, repr=False)
+    namespace: str | None = None  # the machine's mount namespace, e.g. "mnt:[4026532177]"
     limit_seconds: float | None = None
 
     def launch(self, hook: Hook) -> None:
-        """Run the hook as AWS does (`/bin/bash -c <script file>`, so a shebang is honoured)."""
+        """Run the hook as AWS does: `/bin/bash -c <script file>` (so a shebang is honoured),
+        from "/" in the start's machine (started by the first hook), else from the sandbox."""
+        if self.machine is not None and self.first is None:
+            try:
+                self.first = self.machine.start()
+            except MachineError as error:
+                raise HookRunnerError(str(error)) from error
+            self.namespace = os.readlink(f"/proc/{self.first.pid}/ns/mnt")
+            self.sessions.append(self.first.pid)
+        if self.machine is not None and self.first is not None:
+            enter = self.machine.enter_command(self.first.pid)
+            command = [*enter, "/bin/bash", "-c", shlex.quote(f"/tmp/{hook.script.name}")]
+            cwd = Path("/")
+        else:
+            command, cwd = ["/bin/bash", "-c", shlex.quote(str(hook.script))], hook.cwd
         with hook.log.open("ab") as log_file:
-            self.hook = subprocess.Popen(
-                ["/bin/bash", "-c", shlex.quote(str(hook.script))],
-                cwd=hook.cwd,
+            process = subprocess.Popen(
+                command,
+                cwd=cwd,
                 env=hook.env,
                 stdin=subprocess.DEVNULL,
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        self.session_id = self.hook.pid
+        self.launched.append(process)
+        self.sessions.append(process.pid)
         self.limit_seconds = hook.limit_seconds
 
     def wait(self) -> int | None:
-        """The hook's exit status, or None once it runs past its limit (the host then ends it)."""
-        if self.hook is None:
+        """The last hook's exit status, or None once it runs past its limit (the host then
+        ends it)."""
+        if not self.launched:
             raise HookRunnerError(f"run {self.marker}: wait() before launch()")
         try:
-            return self.hook.wait(timeout=self.limit_seconds)
+            return self.launched[-1].wait(timeout=self.limit_seconds)
         except subprocess.TimeoutExpired:
             return None
 
@@ -70,13 +93,16 @@ class ProcessGroup:
             state, session = _stat(entry.name)
             if state is None or state in "ZX":
                 continue
-            in_session = self.session_id is not None and session == self.session_id
-            if in_session or needle in b"\0" + _environ(entry.name):
+            if (
+                session in self.sessions
+                or (self.namespace is not None and _namespace(entry.name) == self.namespace)
+                or needle in b"\0" + _environ(entry.name)
+            ):
                 found.append(int(entry.name))
         return found
 
     def end(self, grace_seconds: float) -> None:
-        """SIGTERM everything, SIGKILL what is left after the grace period, then reap the hook."""
+        """SIGTERM everything, SIGKILL what is left after the grace period, then reap."""
         self._signal(signal.SIGTERM)
         deadline = time.monotonic() + grace_seconds
         while self.alive() and time.monotonic() < deadline:
@@ -85,13 +111,15 @@ class ProcessGroup:
         while self.alive() and time.monotonic() < deadline:
             self._signal(signal.SIGKILL)
             time.sleep(POLL_SECONDS)
-        if self.hook is not None:
-            self.hook.wait()
+        for process in self.launched:
+            process.wait()
+        if self.first is not None:
+            Machine.stop(self.first)
 
     def _signal(self, signum: int) -> None:
-        if self.session_id is not None:
+        for session in self.sessions:
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.session_id, signum)
+                os.killpg(session, signum)
         for pid in self.alive():
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signum)
@@ -105,6 +133,13 @@ def _stat(pid: str) -> tuple[str | None, int | None]:
         return None, None
     fields = raw[raw.rindex(")") + 2 :].split()  # after "pid (comm) "
     return fields[0], int(fields[3])
+
+
+def _namespace(pid: str) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/mnt")
+    except OSError:
+        return None
 
 
 def _environ(pid: str) -> bytes:

@@ -108,6 +108,12 @@ def test_upload_corpus_then_run_now_scores_the_uploaded_corpus(
     stack = f"cmd-{uuid.uuid4().hex[:6]}"
     outputs, _ = deploy_outputs(EmbeddedSite(aws_env), stack, {"CorpusPrefix": "audio/en/"})
     repair_stack(aws_env, stack, template=load_template())
+    topic = outputs["AlertTopicArn"]
+    # As on AWS, creating the instance ran OnStart: a first run on the empty corpus, which
+    # stops the instance. run-now starts it only once Stopped.
+    [created] = _wait_for_messages(aws_env, topic, 1)
+    assert created.attributes["status"] == "NO_CORPUS"
+    _wait_stopped(aws_env, outputs["NotebookInstanceName"])
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     for clip in sorted(DEFAULT_CORPUS.glob("clip0[12]*")):
@@ -144,8 +150,7 @@ def test_upload_corpus_then_run_now_scores_the_uploaded_corpus(
     [invocation] = Inspector(aws_env).invocations(outputs["StartNotebookFunctionName"])
     assert invocation.event["source"] == "asr-monitor.run-now"
     assert invocation.invocation_type == "RequestResponse"
-    topic = outputs["AlertTopicArn"]
-    [message] = _wait_for_messages(aws_env, topic)
+    [_, message] = _wait_for_messages(aws_env, topic, 2)
     assert message.attributes["status"] == "OK"
     assert "2 in the CSV: 2 scored, 0 failed" in message.message
     # The instance stops itself: leave it Stopped for the next test.
@@ -164,14 +169,14 @@ def test_commands_name_a_missing_stack_and_a_bad_corpus(
     assert "lonely.wav: no reference lonely.txt beside it" in bad.err.getvalue()
 
 
-def _wait_for_messages(twin: Twin, topic: str, timeout: float = 240.0) -> list:
+def _wait_for_messages(twin: Twin, topic: str, count: int, timeout: float = 240.0) -> list:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         messages = Inspector(twin).sns_messages(topic)
-        if messages:
+        if len(messages) >= count:
             return messages
         time.sleep(0.2)
-    pytest.fail(f"no message on {topic} after {timeout:g} s")
+    pytest.fail(f"not {count} message(s) on {topic} after {timeout:g} s")
 
 
 def _wait_stopped(twin: Twin, name: str, timeout: float = 120.0) -> None:

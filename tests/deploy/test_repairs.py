@@ -345,7 +345,9 @@ def test_repaired_instance_has_the_declared_name_config_and_settings(
     assert described["RootAccess"] == "Enabled"
     assert described["DirectInternetAccess"] == "Enabled"
     assert described["RoleArn"] == f"arn:aws:iam::{ACCOUNT}:role/{FIXED}-notebook"
-    assert described["NotebookInstanceStatus"] == "Stopped"  # ready for the starter
+    # As CloudFormation leaves it: InService once its hooks ran (moto alone runs none; with the
+    # twin's notebook host, what OnStart started then stops it: the creation run).
+    assert described["NotebookInstanceStatus"] == "InService"
     stray = physical_ids(twin, FIXED)["NotebookInstance"].rsplit("/", 1)[-1]
     stray_status = sagemaker.describe_notebook_instance(NotebookInstanceName=stray)
     assert stray_status["NotebookInstanceStatus"] == "Stopped"

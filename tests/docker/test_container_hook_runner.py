@@ -22,9 +22,10 @@ import pytest
 
 from emulation.core.backends import EnvClients
 from emulation.core.twin import Twin
-from emulation.sagemaker.config import NotebookHostConfig
-from emulation.sagemaker.messages import hook_timed_out
+from emulation.sagemaker.messages import hook_failed
 from emulation.sagemaker.notebook_host import LOG_GROUP, ON_START_STREAM, NotebookHost
+from tests.conftest import quick_notebooks
+from tests.emulation.sagemaker.test_notebook_host import stopped_instance
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/notebook"
 DAEMON_DOWN = (
@@ -47,14 +48,9 @@ def docker(fake_container: Any) -> Any:
 @pytest.fixture(scope="module")
 def twin_and_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Twin, NotebookHost]]:
     twin = Twin()
-    config = NotebookHostConfig(
-        sandbox_root=tmp_path_factory.mktemp("notebooks"),
-        hook_limit_seconds=20.0,
+    config = quick_notebooks(
+        tmp_path_factory.mktemp("notebooks"),
         max_run_seconds=60.0,
-        pending_seconds=0.1,
-        stopping_seconds=0.2,
-        updating_seconds=0.1,
-        stop_grace_seconds=1.0,
         runner="container",
         container=CONTAINER,
     )
@@ -77,23 +73,6 @@ def host(twin_and_host: tuple[Twin, NotebookHost], docker: Any) -> Iterator[Note
 @pytest.fixture
 def sm(twin_and_host: tuple[Twin, NotebookHost]) -> Any:
     return twin_and_host[0].client("sagemaker")
-
-
-def stopped_instance(sm: Any, host: NotebookHost, name: str, script: str) -> str:
-    """An instance at rest whose lifecycle configuration holds `script` as OnStart."""
-    sm.create_notebook_instance_lifecycle_config(
-        NotebookInstanceLifecycleConfigName=f"{name}-lc",
-        OnStart=[{"Content": base64.b64encode(script.encode()).decode()}],
-    )
-    arn = sm.create_notebook_instance(
-        NotebookInstanceName=name,
-        InstanceType="ml.t3.medium",
-        RoleArn=ROLE_ARN,
-        LifecycleConfigName=f"{name}-lc",
-    )["NotebookInstanceArn"]
-    sm.stop_notebook_instance(NotebookInstanceName=name)  # moto creates it InService
-    host.wait_for_status(name, "Stopped")
-    return arn
 
 
 def execs(docker: Any) -> list[list[str]]:
@@ -180,21 +159,49 @@ def test_hook_past_the_limit_fails_as_on_aws(sm, host, docker) -> None:
     config_arn = sm.describe_notebook_instance_lifecycle_config(
         NotebookInstanceLifecycleConfigName="nb-slow-lc"
     )["NotebookInstanceLifecycleConfigArn"]
-    assert described["FailureReason"] == hook_timed_out(config_arn, arn, 1.0)
+    assert described["FailureReason"] == hook_failed(config_arn, arn, 1.0)
     assert "LIFECYCLE_HOOK_TIMEOUT=1" in execs(docker)[0]
     assert restarts(docker) == [["restart", "-t", "1", CONTAINER]]
 
 
-def test_failing_hook_fails_with_its_exit_status_and_output(sm, host, docker) -> None:
-    stopped_instance(sm, host, "nb-broken", "#!/bin/bash\necho 'no corpus here'\nexit 3\n")
+def test_failing_hook_fails_with_awss_reason_and_its_output_in_the_log(sm, host, docker) -> None:
+    arn = stopped_instance(sm, host, "nb-broken", "#!/bin/bash\necho 'no corpus here'\nexit 3\n")
 
     sm.start_notebook_instance(NotebookInstanceName="nb-broken")
     host.wait_for_status("nb-broken", "Failed")
 
     reason = sm.describe_notebook_instance(NotebookInstanceName="nb-broken")["FailureReason"]
-    assert "failed with exit code 3" in reason
-    assert "no corpus here" in reason
+    config_arn = arn.replace(":notebook-instance/", ":notebook-instance-lifecycle-config/")
+    assert reason == hook_failed(config_arn + "-lc", arn, 20.0)
+    assert host.transitions[-1].reason == "OnStart hook exited with status 3"
+    assert "no corpus here" in host.hook_log("nb-broken")
     assert restarts(docker) == [["restart", "-t", "1", CONTAINER]]
+
+
+def test_create_runs_on_create_then_on_start_in_the_container(sm, host, docker) -> None:
+    def hook(text: str) -> list[dict[str, str]]:
+        script = f'#!/bin/bash\necho {text} >> "$SAGEMAKER_HOME/hooks.txt"\n'
+        return [{"Content": base64.b64encode(script.encode()).decode()}]
+
+    sm.create_notebook_instance_lifecycle_config(
+        NotebookInstanceLifecycleConfigName="both-lc",
+        OnCreate=hook("create"),
+        OnStart=hook("start"),
+    )
+    arn = sm.create_notebook_instance(
+        NotebookInstanceName="nb-both",
+        InstanceType="ml.t3.medium",
+        RoleArn=ROLE_ARN,
+        LifecycleConfigName="both-lc",
+    )["NotebookInstanceArn"]
+    host.wait_for_status("nb-both", "InService")
+
+    assert [call[7:] for call in execs(docker)] == [
+        ["on-create", "nb-both", arn],
+        ["on-start", "nb-both", arn],
+    ]
+    hooks = docker.path(CONTAINER, "home", "ec2-user", "SageMaker", "hooks.txt")
+    assert hooks.read_text().split() == ["create", "start"]
 
 
 def test_extra_env_reaches_the_hook_through_docker_exec(sm, host, docker) -> None:

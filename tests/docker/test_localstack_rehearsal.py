@@ -149,6 +149,7 @@ def test_the_chain_runs_across_localstack_the_twin_and_the_instance(rehearsal: R
             AWS_ENDPOINT_URL_SAGEMAKER=rehearsal.twin, AWS_ENDPOINT_URL_TRANSCRIBE=rehearsal.twin
         )
         functions.update_function_configuration(FunctionName=name, Environment={"Variables": env})
+    chain.creation_run()  # OnStart ran at the instance's creation, in the container
     chain.upload_corpus()
     chain.fire_schedule()
     try:
@@ -165,6 +166,7 @@ def test_the_chain_runs_across_localstack_the_twin_and_the_instance(rehearsal: R
     [note] = summary["notifications"]
     assert (note["attributes"]["run_id"], note["attributes"]["status"]) == (run_id, "OK")
     assert summary["instance_status"] == "Stopped"
+    assert summary["creation_run"]["status"] == "NO_CORPUS"
 
     # The engine read the media from, and wrote the transcripts to, LocalStack's S3.
     transcripts = chain.probes.keys(chain.outputs["ResultsBucketName"], transcripts_prefix(run_id))
@@ -177,10 +179,11 @@ def test_the_chain_runs_across_localstack_the_twin_and_the_instance(rehearsal: R
         aws_secret_access_key="testing",
     )
     assert twin_s3.list_buckets()["Buckets"] == []
-    # The hook ran in the container with one docker exec; the stop restarted the container.
+    # The hook ran in the container with one docker exec per start (the creation's, the
+    # schedule's); each stop restarted the container.
     calls = rehearsal.container.calls()
     hooks = [c for c in calls if c[0] == "exec" and "run-hook" in c]
-    assert [c[-4:-1] for c in hooks] == [["run-hook", "on-start", "rehearsal-notebook"]]
+    assert [c[-4:-1] for c in hooks] == [["run-hook", "on-start", "rehearsal-notebook"]] * 2
     assert ["restart", "-t", "10", CONTAINER] in calls
     # Its output went to LocalStack's CloudWatch Logs.
     assert f"started run {run_id} in the background" in site.hook_log("rehearsal-notebook")

@@ -1,9 +1,10 @@
 """lifecycle/on-start.sh's hook, run by bash with fake commands on PATH.
 
 On a real instance the hook runs as root (CreateNotebookInstanceLifecycleConfig: "run as root")
-and AWS's lifecycle samples do the user's work with ``sudo -u ec2-user -i``; the twin runs hooks
-as the current user, without an ec2-user. Both ways are checked here; the runs themselves are
-tested on the twin (tests/emulation/e2e/test_instance_runs.py).
+and AWS's lifecycle samples do the user's work with ``sudo -u ec2-user -i``. The twin's machine
+has an ec2-user where sudo is installed, and none otherwise (or as a non-root user): both ways
+are checked here with fakes; the runs themselves are tested on the twin
+(tests/emulation/e2e/test_instance_runs.py; test_notebook_contract.py for the twin's ec2-user).
 """
 
 from __future__ import annotations

@@ -39,11 +39,27 @@ def audio_files(corpus: Path) -> list[str]:
     return sorted(p.name for p in corpus.iterdir() if p.suffix != ".txt")
 
 
-def test_sample_corpus_runs_end_to_end(site):
+def test_sample_corpus_runs_end_to_end_after_a_no_corpus_creation_run(site):
+    """Creating the stack's instance runs OnStart ("including when you create the notebook
+    instance", CreateNotebookInstanceLifecycleConfig), before any upload: that first run finds
+    nothing to score, the failure path writes the NO_CORPUS row, ingest records and sends
+    NO_CORPUS, and the instance stops. Then the uploaded corpus is scored on schedule."""
     summary = chain(site, DEFAULT_CORPUS)
 
     assert summary.get("error") is None, summary.get("error")
     assert all(stage["status"] == "ok" for stage in summary["stages"].values())
+    assert list(summary["stages"])[:3] == ["deploy", "creation run", "upload corpus"]
+    first = summary["creation_run"]
+    assert first["status"] == "NO_CORPUS" and first["instance_status"] == "Stopped"
+    assert first["subject"].startswith("ASR monitor NO_CORPUS: upload audio to score")
+    assert re.search(r"s3://e2e-\w+-media-\d+-[a-z0-9-]+/corpus/", first["message"])
+    flat = " ".join(first["message"].split())
+    assert re.search(r"python -m deploy upload-corpus --stack e2e-\w+ --corpus DIR", flat)
+    [row] = first["files"]
+    assert row["status"] == "failed" and row["error"].startswith("NO_CORPUS: no audio to score")
+    assert f"reports/{first['run_id']}/transcribe_and_score.ipynb" in first["report_keys"]
+    assert first["run_id"] != summary["run_id"]
+
     inputs = audio_files(DEFAULT_CORPUS)
     file_items = [i for i in summary["dynamodb_items"] if i["sk"].startswith("FILE#")]
     assert sorted(i["file"] for i in file_items) == inputs
@@ -92,26 +108,6 @@ def test_unreadable_audio_and_missing_reference_are_failed_rows(site, tmp_path):
     [note] = summary["notifications"]
     assert "garbled.wav" in note["message"] and "no_reference.wav" in note["message"]
     assert summary["instance_status"] == "Stopped"
-
-
-def test_an_empty_corpus_on_a_new_stack_is_no_corpus_and_says_where_to_upload(site):
-    """The first run of a new stack finds nothing to score (on AWS it runs at creation, before
-    any upload): the notebook stops on EmptyCorpusError, the failure path writes the NO_CORPUS
-    row, and ingest records and sends NO_CORPUS; the instance stops as after any run."""
-    # The stack reads a prefix with nothing under it.
-    summary = chain(site, DEFAULT_CORPUS, upload_prefix="corpus/", CorpusPrefix="nothing-here/")
-
-    assert summary["instance_status"] == "Stopped"
-    [note] = summary["notifications"]
-    assert note["attributes"]["status"] == "NO_CORPUS"
-    assert note["subject"].startswith("ASR monitor NO_CORPUS: upload audio to score")
-    assert re.search(r"s3://e2e-\w+-media-\d+-[a-z0-9-]+/nothing-here/", note["message"])
-    flat = " ".join(note["message"].split())
-    assert re.search(r"python -m deploy upload-corpus --stack e2e-\w+ --corpus DIR", flat)
-    [row] = summary["files"]
-    assert row["status"] == "failed" and row["error"].startswith("NO_CORPUS: no audio to score")
-    assert summary["status"] == "NO_CORPUS"
-    assert f"reports/{summary['run_id']}/transcribe_and_score.ipynb" in summary["report_keys"]
 
 
 def test_three_runs_build_a_history_the_report_and_messages_show(site, tmp_path):

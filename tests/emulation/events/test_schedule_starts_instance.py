@@ -15,11 +15,12 @@ from emulation.core.inspector import Inspector
 from emulation.events.scheduler import Scheduler
 from emulation.sagemaker.notebook_host import NotebookHost
 
+# AWS's paths (the twin's namespace provides them; without one, the variables point there).
 HOOK = """#!/bin/bash
 set -eu
 name=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["ResourceName"])' \\
-  "$NOTEBOOK_METADATA_FILE")
-echo "hook ran for $name" > "$SAGEMAKER_HOME/started-by-schedule.txt"
+  "${NOTEBOOK_METADATA_FILE:-/opt/ml/metadata/resource-metadata.json}")
+echo "hook ran for $name" > "${SAGEMAKER_HOME:-/home/ec2-user/SageMaker}/started-by-schedule.txt"
 """
 
 
@@ -46,9 +47,12 @@ def test_fired_rule_runs_the_starter_which_starts_the_instance(twin, lambda_role
         RoleArn=notebook_role,
         LifecycleConfigName="on-start",
     )
-    # moto creates instances InService; a scheduled start only makes sense from Stopped.
-    sagemaker.stop_notebook_instance(NotebookInstanceName="nb")
+    # Creating runs OnStart too; a scheduled start only makes sense from Stopped.
     host = twin.part(NotebookHost)
+    host.wait_for_status("nb", "InService")
+    marker = host.sandbox("nb").sagemaker_home / "started-by-schedule.txt"
+    marker.unlink()
+    sagemaker.stop_notebook_instance(NotebookInstanceName="nb")
     host.wait_for_status("nb", "Stopped")
     function_arn = lambdas.create_function(
         FunctionName="starter",
@@ -79,7 +83,6 @@ def test_fired_rule_runs_the_starter_which_starts_the_instance(twin, lambda_role
     assert invocation.event["resources"] == [rule_arn]
     assert invocation.result["action"] == "started"
     assert invocation.result["previous_status"] == "Stopped"
-    marker = host.sandbox("nb").sagemaker_home / "started-by-schedule.txt"
     assert wait_for(marker.exists)
     assert marker.read_text() == "hook ran for nb\n"
     statuses = [t.to_status for t in host.transitions if t.instance == "nb"]

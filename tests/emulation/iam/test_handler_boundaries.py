@@ -23,6 +23,7 @@ from emulation.core.build import build_twin
 from emulation.core.inspector import Inspector
 from emulation.core.twin import Twin
 from emulation.e2e.chain import E2EOptions, twin_config
+from emulation.sagemaker.notebook_host import NotebookHost
 from pipeline.scores_object import put_scores
 from tests.pipeline.test_ingest_scores import ok
 
@@ -36,6 +37,9 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Twin, d
     try:
         outputs = deploy_stack(twin, STACK, poll_seconds=0.2)
         repair_stack(twin, STACK, template=load_template())
+        # Creating the instance ran OnStart (the creation run), which stops it at its end.
+        host = twin.part(NotebookHost)
+        host.wait_for_status(outputs["NotebookInstanceName"], "Stopped", timeout=240)
         yield twin, outputs
     finally:
         twin.stop()

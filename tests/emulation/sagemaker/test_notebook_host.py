@@ -1,11 +1,14 @@
-"""The notebook-instance host, driven over HTTP with boto3 and real bash hooks."""
+"""The notebook-instance host, driven over HTTP with boto3 and real bash hooks.
+
+AWS's contract, row by row, is tested in test_notebook_contract.py; these tests drive the host's own
+machinery (processes, watchdog, logs, reset, patches)."""
 
 from __future__ import annotations
 
 import base64
 import dataclasses
 import json
-import os
+import re
 import time
 from pathlib import Path
 
@@ -16,16 +19,20 @@ from moto.sagemaker.responses import SageMakerResponse
 
 from emulation.core.twin import Twin
 from emulation.sagemaker.config import NotebookHostConfig
-from emulation.sagemaker.messages import hook_timed_out
+from emulation.sagemaker.messages import hook_failed
 from emulation.sagemaker.notebook_host import NotebookHost, NotebookHostTimeout
+from tests.conftest import quick_notebooks
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/notebook"
-# The preamble a real on-start script uses: defaults are the paths on a real instance.
+# The preamble a real on-start script uses: defaults are the paths on a real instance (which
+# the twin's namespace provides; without one, the variables point into the sandbox).
 PREAMBLE = """#!/bin/bash
 set -euo pipefail
 META="${NOTEBOOK_METADATA_FILE:-/opt/ml/metadata/resource-metadata.json}"
 WORK="${SAGEMAKER_HOME:-/home/ec2-user/SageMaker}"
-NAME=$(python -c 'import json, sys; print(json.load(open(sys.argv[1]))["ResourceName"])' "$META")
+PY=/home/ec2-user/anaconda3/envs/python3/bin/python
+[ -x "$PY" ] || PY=python
+NAME=$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["ResourceName"])' "$META")
 """
 
 
@@ -33,14 +40,8 @@ NAME=$(python -c 'import json, sys; print(json.load(open(sys.argv[1]))["Resource
 def twin_and_host(tmp_path_factory: pytest.TempPathFactory):
     # Module scope (not session): only one twin may be installed per process at a time.
     twin = Twin()
-    config = NotebookHostConfig(
-        sandbox_root=tmp_path_factory.mktemp("notebooks"),
-        hook_limit_seconds=20.0,
-        max_run_seconds=60.0,
-        pending_seconds=0.2,
-        stopping_seconds=0.2,
-        updating_seconds=0.1,
-        stop_grace_seconds=1.0,
+    config = quick_notebooks(
+        tmp_path_factory.mktemp("notebooks"), max_run_seconds=60.0, pending_seconds=0.2
     )
     host = NotebookHost(twin, config)
     twin.add_part("sagemaker", host)
@@ -68,20 +69,31 @@ def encoded(script: str) -> str:
 
 
 def stopped_instance(sm, host: NotebookHost, name: str, script: str | None = None) -> str:
-    """An instance at rest, with a lifecycle configuration holding `script` as OnStart."""
-    extra = {}
+    """An instance at rest, with a lifecycle configuration holding `script` as OnStart,
+    attached once Stopped (so the hook has not run yet: creating runs OnStart)."""
+    arn = sm.create_notebook_instance(
+        NotebookInstanceName=name, InstanceType="ml.t3.medium", RoleArn=ROLE_ARN
+    )["NotebookInstanceArn"]
+    host.wait_for_status(name, "InService")
+    sm.stop_notebook_instance(NotebookInstanceName=name)
+    host.wait_for_status(name, "Stopped")
     if script is not None:
         sm.create_notebook_instance_lifecycle_config(
             NotebookInstanceLifecycleConfigName=f"{name}-lc",
             OnStart=[{"Content": encoded(script)}],
         )
-        extra["LifecycleConfigName"] = f"{name}-lc"
-    arn = sm.create_notebook_instance(
-        NotebookInstanceName=name, InstanceType="ml.t3.medium", RoleArn=ROLE_ARN, **extra
-    )["NotebookInstanceArn"]
-    sm.stop_notebook_instance(NotebookInstanceName=name)  # moto creates it InService
-    host.wait_for_status(name, "Stopped")
+        sm.update_notebook_instance(NotebookInstanceName=name, LifecycleConfigName=f"{name}-lc")
+        host.wait_for_status(name, "Stopped")
     return arn
+
+
+def on_start_lines(twin: Twin, name: str) -> list[str]:
+    """The instance's LifecycleConfigOnStart stream in CloudWatch Logs."""
+    events = twin.client("logs").get_log_events(
+        logGroupName="/aws/sagemaker/NotebookInstances",
+        logStreamName=f"{name}/LifecycleConfigOnStart",
+    )["events"]
+    return [event["message"] for event in events]
 
 
 def describe(sm, name: str) -> dict:
@@ -95,11 +107,7 @@ def moves(host: NotebookHost, name: str) -> list[tuple[str, str]]:
 def test_start_goes_pending_then_in_service_and_runs_the_hook_in_the_sandbox(
     sm, host, twin_and_host
 ):
-    script = (
-        PREAMBLE
-        + 'printf "%s\\n%s\\n%s\\n" "$NAME" "$PWD" "$(command -v python)" > "$WORK/ran-on.txt"\n'
-    )
-    script += 'echo "hook says hello"\n'
+    script = PREAMBLE + 'echo "$NAME" > "$WORK/ran-on.txt"\necho "hook says hello"\n'
     stopped_instance(sm, host, "nb-basic", script)
 
     sm.start_notebook_instance(NotebookInstanceName="nb-basic")
@@ -107,11 +115,7 @@ def test_start_goes_pending_then_in_service_and_runs_the_hook_in_the_sandbox(
     host.wait_for_status("nb-basic", "InService")
 
     sandbox = host.sandbox("nb-basic")
-    assert (sandbox.sagemaker_home / "ran-on.txt").read_text().splitlines() == [
-        "nb-basic",
-        str(sandbox.root),
-        os.path.join(host.config.python_bin_dir, "python"),
-    ]
+    assert (sandbox.sagemaker_home / "ran-on.txt").read_text() == "nb-basic\n"
     metadata = json.loads(sandbox.metadata_file.read_text())
     assert metadata == {
         "ResourceArn": describe(sm, "nb-basic")["NotebookInstanceArn"],
@@ -119,15 +123,7 @@ def test_start_goes_pending_then_in_service_and_runs_the_hook_in_the_sandbox(
     }
     assert moves(host, "nb-basic")[-2:] == [("Stopped", "Pending"), ("Pending", "InService")]
     assert "hook says hello" in host.hook_log("nb-basic")
-    events = (
-        twin_and_host[0]
-        .client("logs")
-        .get_log_events(
-            logGroupName="/aws/sagemaker/NotebookInstances",
-            logStreamName="nb-basic/LifecycleConfigOnStart",
-        )["events"]
-    )
-    assert [event["message"] for event in events] == ["hook says hello"]
+    assert on_start_lines(twin_and_host[0], "nb-basic") == ["hook says hello"]
 
 
 def test_background_work_outlives_the_hook_until_the_instance_stops_itself(sm, host):
@@ -193,34 +189,37 @@ def test_hook_over_the_limit_fails_the_instance_and_ends_its_processes(sm, host)
         NotebookInstanceLifecycleConfigName="nb-slow-lc"
     )["NotebookInstanceLifecycleConfigArn"]
     reason = describe(sm, "nb-slow")["FailureReason"]
-    assert reason == hook_timed_out(config_arn, arn, 1.0)
+    assert reason == hook_failed(config_arn, arn, 1.0)
     assert "took longer than 1 second." in reason
     assert host.processes_alive("nb-slow") == []
     assert host.transitions[-1].to_status == "Failed"
-    assert host.transitions[-1].reason == reason
+    assert host.transitions[-1].reason == "OnStart hook ran past 1 s"
 
 
 def test_default_hook_limit_is_aws_five_minutes(tmp_path: Path):
     assert NotebookHostConfig(sandbox_root=tmp_path).hook_limit_seconds == 300.0
-    assert hook_timed_out("LC-ARN", "NB-ARN", 300.0) == (
+    assert hook_failed("LC-ARN", "NB-ARN", 300.0) == (
         "Notebook Instance Lifecycle Config 'LC-ARN' for Notebook Instance 'NB-ARN' took longer "
         "than 5 minutes. Please check your CloudWatch logs for more details if your Notebook "
         "Instance has Internet access."
     )
 
 
-def test_hook_exiting_non_zero_fails_the_instance_with_its_log_tail(sm, host):
+def test_hook_exiting_non_zero_fails_the_instance_and_its_log_says_why(sm, host, twin_and_host):
     script = (
         PREAMBLE + "nohup sleep 600 >/dev/null 2>&1 &\necho 'cannot find the corpus' >&2\nexit 1\n"
     )
-    stopped_instance(sm, host, "nb-broken", script)
+    arn = stopped_instance(sm, host, "nb-broken", script)
 
     sm.start_notebook_instance(NotebookInstanceName="nb-broken")
     host.wait_for_status("nb-broken", "Failed")
 
-    reason = describe(sm, "nb-broken")["FailureReason"]
-    assert "failed with exit code 1" in reason
-    assert reason.endswith("cannot find the corpus")
+    config_arn = arn.replace(":notebook-instance/nb-broken", ":notebook-instance-lifecycle-config/")
+    assert describe(sm, "nb-broken")["FailureReason"] == hook_failed(
+        config_arn + "nb-broken-lc", arn, 20.0
+    )
+    assert host.transitions[-1].reason == "OnStart hook exited with status 1"
+    assert on_start_lines(twin_and_host[0], "nb-broken")[-1] == "cannot find the corpus"
     assert host.processes_alive("nb-broken") == []
     listed = sm.list_notebook_instances()["NotebookInstances"]
     assert [(i["NotebookInstanceName"], i["NotebookInstanceStatus"]) for i in listed] == [
@@ -239,18 +238,14 @@ def test_hook_exiting_non_zero_fails_the_instance_with_its_log_tail(sm, host):
     ],
 )
 def test_an_unusable_lifecycle_config_fails_the_start(sm, host, config, content, reason):
-    if content is not None:
-        sm.create_notebook_instance_lifecycle_config(
-            NotebookInstanceLifecycleConfigName=config, OnStart=[{"Content": content}]
-        )
-    sm.create_notebook_instance(
-        NotebookInstanceName="nb-unusable",
-        InstanceType="ml.t3.medium",
-        RoleArn=ROLE_ARN,
-        LifecycleConfigName=config,
+    stopped_instance(sm, host, "nb-unusable")
+    sm.create_notebook_instance_lifecycle_config(
+        NotebookInstanceLifecycleConfigName=config, OnStart=[{"Content": content or "dHJ1ZQo="}]
     )
-    sm.stop_notebook_instance(NotebookInstanceName="nb-unusable")
+    sm.update_notebook_instance(NotebookInstanceName="nb-unusable", LifecycleConfigName=config)
     host.wait_for_status("nb-unusable", "Stopped")
+    if content is None:  # deleted while attached
+        sm.delete_notebook_instance_lifecycle_config(NotebookInstanceLifecycleConfigName=config)
 
     sm.start_notebook_instance(NotebookInstanceName="nb-unusable")
     host.wait_for_status("nb-unusable", "Failed")
@@ -263,7 +258,10 @@ def test_an_unusable_lifecycle_config_fails_the_start(sm, host, config, content,
 
 
 def test_crlf_line_endings_fail_as_on_a_real_instance(sm, host):
-    stopped_instance(sm, host, "nb-crlf", "#!/bin/bash\r\necho hello\r\n")
+    """aws-samples/amazon-sagemaker-notebook-instance-lifecycle-config-samples#86: "/bin/bash:
+    /tmp/OnStart_2022-05-05-21-43705z8lmx: /bin/bash^M: bad interpreter", and the instance
+    Failed with the "took longer than 5 minutes" sentence."""
+    arn = stopped_instance(sm, host, "nb-crlf", "#!/bin/bash\r\necho hello\r\n")
 
     sm.start_notebook_instance(NotebookInstanceName="nb-crlf")
     host.wait_for_status("nb-crlf", "Failed")
@@ -271,8 +269,11 @@ def test_crlf_line_endings_fail_as_on_a_real_instance(sm, host):
     # "#!/bin/bash\r" names no interpreter; bash words it per version ("bad interpreter",
     # "cannot execute: required file not found"), naming the script file as AWS's logs do.
     log = host.hook_log("nb-crlf")
-    assert "/tmp/OnStart_" in log
-    assert log.strip() in describe(sm, "nb-crlf")["FailureReason"]
+    assert re.search(r"/tmp/OnStart_\d{4}-\d\d-\d\d-\d\d-\d\d[a-z0-9]{8}: ", log), log
+    assert describe(sm, "nb-crlf")["FailureReason"].endswith(
+        f"for Notebook Instance '{arn}' took longer than 20 seconds. Please check your CloudWatch "
+        "logs for more details if your Notebook Instance has Internet access."
+    )
 
 
 def test_watchdog_stops_an_instance_that_runs_too_long(sm, host):
@@ -294,6 +295,7 @@ def test_start_and_stop_refuse_the_wrong_status_with_aws_messages(sm, host):
     arn = sm.create_notebook_instance(
         NotebookInstanceName="nb-busy", InstanceType="ml.t3.medium", RoleArn=ROLE_ARN
     )["NotebookInstanceArn"]
+    host.wait_for_status("nb-busy", "InService")
 
     with pytest.raises(ClientError) as refused:
         sm.start_notebook_instance(NotebookInstanceName="nb-busy")
@@ -360,6 +362,7 @@ def test_update_notebook_instance_attaches_a_lifecycle_config(sm, host):
         )
     assert "Unable to transition to (Updating)" in refused.value.response["Error"]["Message"]
 
+    host.wait_for_status("nb-repair", "InService")
     sm.stop_notebook_instance(NotebookInstanceName="nb-repair")
     host.wait_for_status("nb-repair", "Stopped")
     with pytest.raises(ClientError) as missing:
@@ -408,14 +411,57 @@ def test_cloudformation_deletes_a_running_instance(sm, host, twin_and_host):
         }
     }
     stack_id = cfn.create_stack(StackName="nb-stack", TemplateBody=json.dumps(template))["StackId"]
-    assert [
-        i["NotebookInstanceStatus"] for i in sm.list_notebook_instances()["NotebookInstances"]
-    ] == ["InService"]
+    [instance] = sm.list_notebook_instances()["NotebookInstances"]
+    # moto's generated name has capitals; the ARN (the physical id) lowercases them.
+    assert instance["NotebookInstanceArn"] == instance["NotebookInstanceArn"].lower()
+    assert instance["NotebookInstanceName"] != instance["NotebookInstanceName"].lower()
+    host.wait_for_status(instance["NotebookInstanceName"], "InService")
 
     cfn.delete_stack(StackName="nb-stack")
 
     assert cfn.describe_stacks(StackName=stack_id)["Stacks"][0]["StackStatus"] == "DELETE_COMPLETE"
     assert sm.list_notebook_instances()["NotebookInstances"] == []
+
+
+def test_cloudformation_updates_and_deletes_a_lifecycle_configuration_by_its_arn(
+    sm, host, twin_and_host
+):
+    """The configuration's physical id is its ARN (CloudFormation template reference,
+    AWS::SageMaker::NotebookInstanceLifecycleConfig, Return values: "Ref returns the Amazon
+    Resource Name (ARN)"), whose name SageMaker lowercases, so a name with capitals is not found
+    by splitting the ARN (moto's way). moto names the configuration after the stack and the
+    logical id (capitals), ignoring the declared name, which deploy/repairs.py restores."""
+    cfn = twin_and_host[0].client("cloudformation")
+
+    def template(script: str) -> str:
+        config = {
+            "Type": "AWS::SageMaker::NotebookInstanceLifecycleConfig",
+            "Properties": {
+                "NotebookInstanceLifecycleConfigName": {"Fn::Sub": "${AWS::StackName}-on-start"},
+                "OnStart": [{"Content": {"Fn::Base64": script}}],
+            },
+        }
+        return json.dumps({"Resources": {"OnStartConfig": config}})
+
+    stack_id = cfn.create_stack(StackName="Nb-Config", TemplateBody=template("echo one\n"))[
+        "StackId"
+    ]
+    [config] = sm.list_notebook_instance_lifecycle_configs()["NotebookInstanceLifecycleConfigs"]
+    name = config["NotebookInstanceLifecycleConfigName"]
+    assert name.startswith("Nb-Config-OnStartConfig-")
+    assert config["NotebookInstanceLifecycleConfigArn"].endswith("/" + name.lower())
+
+    cfn.update_stack(StackName="Nb-Config", TemplateBody=template("echo two\n"))
+    [hook] = sm.describe_notebook_instance_lifecycle_config(
+        NotebookInstanceLifecycleConfigName=name
+    )["OnStart"]
+    assert base64.b64decode(hook["Content"]) == b"echo two\n"
+
+    cfn.delete_stack(StackName="Nb-Config")
+
+    assert cfn.describe_stacks(StackName=stack_id)["Stacks"][0]["StackStatus"] == "DELETE_COMPLETE"
+    listed = sm.list_notebook_instance_lifecycle_configs()["NotebookInstanceLifecycleConfigs"]
+    assert listed == []
 
 
 def test_hooks_longer_than_aws_allows_are_refused(sm, host):
@@ -498,6 +544,7 @@ def test_uninstall_gives_moto_back_its_own_sagemaker(host):
     host.uninstall()
     try:
         assert SageMakerModelBackend.start_notebook_instance.__module__ == "moto.sagemaker.models"
+        assert SageMakerModelBackend.create_notebook_instance.__module__ == "moto.sagemaker.models"
         assert FakeSagemakerNotebookInstance.to_dict.__module__ == "moto.sagemaker.models"
         assert not hasattr(SageMakerModelBackend, "list_notebook_instance_lifecycle_configs")
         assert not hasattr(SageMakerResponse, "update_notebook_instance")
