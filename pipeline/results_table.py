@@ -340,6 +340,16 @@ class WriteWindow:
             self.limit = max(1, self.limit // 2)
             self._clean = 0
 
+    def resend(self) -> None:
+        """A refused call waits for room in the narrowed window before it is sent again, so
+        resent calls too stay within it."""
+        with self._changed:
+            self._in_flight -= 1
+            self._changed.notify_all()
+            while self._in_flight >= self.limit:
+                self._changed.wait()
+            self._in_flight += 1
+
     def release(self, written: int = 0, error: BaseException | None = None) -> None:
         with self._changed:
             self._in_flight -= 1
@@ -401,6 +411,8 @@ def _send_batch(
                 delay,
             )
             retry.sleep(delay)
+            if window is not None:
+                window.resend()
     raise UnprocessedItemsError(table_name, len(requests), retry.max_attempts)
 
 

@@ -114,7 +114,9 @@ class Inspector:
         runs = host.sandbox(name).sagemaker_home / "asr-monitor" / "runs"
         logs = sorted(runs.glob(f"{run_id or '*'}/run.log"))
         hooks = [host.hook_log(name, ON_CREATE), host.hook_log(name, ON_START)]
-        return "\n".join(hooks + [p.read_text(errors="replace") for p in logs])
+        return "\n".join(
+            part for part in hooks + [p.read_text(errors="replace") for p in logs] if part
+        )
 
     def errors(self) -> list[TwinError]:
         """Everything that went wrong: handler errors, failed deliveries, bad schedules..."""

@@ -134,14 +134,18 @@ def test_twin_start_returns_with_the_stack_deployed_and_another_process_reads_it
     assert f"export AWS_ENDPOINT_URL={state.endpoint}" in background.started
     assert "[stage] deploy ok" in background.started
 
+    # As on AWS, creating the instance ran OnStart: start followed that run (an empty corpus)
+    # to its end, so the schedule finds the instance Stopped.
+    assert "[stage] creation run ok" in background.started
     status = background.cli("twin", "status")
 
     assert status.returncode == 0, status.stderr
-    assert status.stdout.splitlines()[1:] == [
+    stack, instance, last = status.stdout.splitlines()[1:]
+    assert (stack, instance) == (
         f"stack: {STACK} CREATE_COMPLETE",
         f"instance: {STACK}-notebook Stopped",
-        "last run: none yet (make e2e, or asr-monitor run-now --twin)",
-    ]
+    )
+    assert re.fullmatch(r"last run: \S+ NO_CORPUS, 0 files scored, 0 failed", last)
     assert status.stdout.startswith(f"twin: running at {state.endpoint} (pid {state.pid}")
 
     again = background.cli("twin", "start")
@@ -171,7 +175,10 @@ def test_upload_corpus_then_run_now_and_follow_its_log_until_the_run_ends(
     sagemaker = on_twin.client("sagemaker")
     described = sagemaker.describe_notebook_instance(NotebookInstanceName=f"{STACK}-notebook")
     assert described["NotebookInstanceStatus"] == "Stopped"  # followed to the end
-    [run] = read_history(on_twin.outputs()["ScoresTableName"], on_twin.client("dynamodb")).runs
+    creation, run = read_history(
+        on_twin.outputs()["ScoresTableName"], on_twin.client("dynamodb")
+    ).runs
+    assert creation.status == "NO_CORPUS"
     assert (run.run_id, run.status, run.files) == (run_id, "OK", 2)
 
 
@@ -179,7 +186,7 @@ def test_make_e2e_runs_on_the_background_twin_and_compares_with_the_run_before(
     on_twin: Background, corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     table = on_twin.outputs()["ScoresTableName"]
-    [before] = read_history(table, on_twin.client("dynamodb")).runs
+    creation, before = read_history(table, on_twin.client("dynamodb")).runs
 
     argv = ["e2e", "--corpus", str(corpus), "--runs-dir", str(tmp_path)]
     assert emulation_cli.main(argv) == 0
@@ -195,12 +202,12 @@ def test_make_e2e_runs_on_the_background_twin_and_compares_with_the_run_before(
 
     assert main(["history", "--twin"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == f"the last 2 run(s) of {STACK}, oldest first"
+    assert lines[0] == f"the last 3 run(s) of {STACK}, oldest first"
     assert lines[1].split() == ["run", "status", "corpus", "WER", "95%", "CI", "change",
                                 "files", "scored", "failed"]  # fmt: skip
     rows = [line.split() for line in lines[2:]]
-    assert [row[0] for row in rows] == [before.run_id, summary["run_id"]]
-    assert rows[1][-4:] == ["+0.00", "pts", "2", "0"]
+    assert [row[0] for row in rows] == [creation.run_id, before.run_id, summary["run_id"]]
+    assert rows[2][-4:] == ["+0.00", "pts", "2", "0"]
 
     assert main(["history", "--twin", "--file", "clip07_slow.wav"]) == 0
     lines = capsys.readouterr().out.splitlines()
