@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -28,11 +29,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-AUDIO = {".wav", ".mp3", ".flac", ".ogg", ".webm", ".amr", ".m4a", ".mp4"}
-
 
 def pure_recognition(corpus: Path) -> dict[str, float]:
     """Runs in a child (``--pure``), so it pays its imports and model load as the twin does."""
+    from emulation.e2e.chain import corpus_files
     from emulation.transcribe.audio import decode_media
     from emulation.transcribe.engines import get_engine
     from emulation.transcribe.service import TranscribeConfig
@@ -41,7 +41,7 @@ def pure_recognition(corpus: Path) -> dict[str, float]:
     config = TranscribeConfig()
     engine = get_engine(config.engine, config.engine_options())
     loaded = time.perf_counter()
-    files = sorted(p for p in corpus.iterdir() if p.suffix.lower() in AUDIO)
+    files = [path for path in corpus_files(corpus) if path.suffix.lower() != ".txt"]
 
     def recognize(path: Path) -> None:
         engine.transcribe(decode_media(path.read_bytes(), path.name).samples)
@@ -64,11 +64,20 @@ def run_pure(corpus: Path) -> dict[str, float]:
 
 
 def run_chain(corpus: Path) -> dict:
+    from emulation.background.state import DIR_ENV
+
     with tempfile.TemporaryDirectory(prefix="e2e-bench-") as runs:
         argv = [sys.executable, "-m", "emulation", "e2e", "--corpus", str(corpus)]
+        # Its own embedded twin, as on a fresh checkout, even if a background twin runs here.
+        env = {**os.environ, DIR_ENV: runs}
         started = time.perf_counter()
         done = subprocess.run(
-            [*argv, "--runs-dir", runs], cwd=ROOT, capture_output=True, text=True, check=False
+            [*argv, "--runs-dir", runs],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         wall = time.perf_counter() - started
         if done.returncode != 0:
