@@ -5,10 +5,11 @@ Both read the same object from the twin (``python -m emulation serve`` in its ow
 the emulator's work and memory are not counted in the writer's). The baseline streams the CSV
 through ``csv.DictReader`` into ``batch_writer()``, one pass, no checks. The handler does what
 production needs: pass 1 validates every row and the object's checksum, pass 2 re-reads the
-same version (IfMatch) and writes in BatchWriteItem calls, then the summary, the paired
-comparison and one message. It runs sequentially (``concurrency 1``, what ingest did before)
-and with its shipped window (``WRITE_CONCURRENCY``). Flat memory: the handler's peak RSS at
-a tenth of the rows against all of them.
+same version (IfMatch) and writes in BatchWriteItem calls, then the summary (a bootstrap
+interval; a fresh table holds no earlier run to compare with) and one message. It runs
+sequentially (``concurrency 1``, what ingest did before) and with its shipped window
+(``WRITE_CONCURRENCY``). Flat memory: the handler's peak RSS at a tenth of the rows against
+all of them.
 
     .venv/bin/python bench/ingest.py [rows]      # default 100000
 """
