@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from deploy.errors import TemplateError
-from deploy.template import ARNS, TEMPLATE_PATH, Resolver, load_template
+from deploy.template import ARNS, NAME_PROPERTIES, TEMPLATE_PATH, Resolver, load_template
 
 PLACEHOLDER_PSEUDO = {
     "AWS::StackName": "lint-stack",
@@ -39,19 +39,6 @@ PLACEHOLDER_PARAMETERS = {
     "ArtifactsBucket": "lint-artifacts-123456789012-us-east-1",
     "ArtifactsPrefix": "lint-stack/0123456789abcdef",
     "LambdaCodeKey": "lint-stack/lambda/0123456789abcdef.zip",
-}
-# The property holding each named resource's name: its Ref value (its physical id).
-NAME_PROPERTIES = {
-    "AWS::S3::Bucket": "BucketName",
-    "AWS::DynamoDB::Table": "TableName",
-    "AWS::SNS::Topic": "TopicName",
-    "AWS::Events::Rule": "Name",
-    "AWS::Lambda::Function": "FunctionName",
-    "AWS::Logs::LogGroup": "LogGroupName",
-    "AWS::SQS::Queue": "QueueName",
-    "AWS::IAM::Role": "RoleName",
-    "AWS::SageMaker::NotebookInstance": "NotebookInstanceName",
-    "AWS::SageMaker::NotebookInstanceLifecycleConfig": "NotebookInstanceLifecycleConfigName",
 }
 
 

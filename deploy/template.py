@@ -24,6 +24,19 @@ from deploy.errors import InvalidParameterError, TemplateError
 
 TEMPLATE_PATH = Path(__file__).with_name("template.yaml")
 NO_VALUE = object()  # AWS::NoValue: the property is dropped
+# The property holding each named resource's name: its Ref value (its physical id).
+NAME_PROPERTIES = {
+    "AWS::S3::Bucket": "BucketName",
+    "AWS::DynamoDB::Table": "TableName",
+    "AWS::SNS::Topic": "TopicName",
+    "AWS::Events::Rule": "Name",
+    "AWS::Lambda::Function": "FunctionName",
+    "AWS::Logs::LogGroup": "LogGroupName",
+    "AWS::SQS::Queue": "QueueName",
+    "AWS::IAM::Role": "RoleName",
+    "AWS::SageMaker::NotebookInstance": "NotebookInstanceName",
+    "AWS::SageMaker::NotebookInstanceLifecycleConfig": "NotebookInstanceLifecycleConfigName",
+}
 
 
 def load_template(source: str | Path | Mapping[str, Any] = TEMPLATE_PATH) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from deploy.template import TEMPLATE_PATH, Resolver, load_template
+from deploy.template import NAME_PROPERTIES, TEMPLATE_PATH, Resolver, load_template
 from emulation.iam.actions import resource_types
 from pipeline.layout import REPORTS_PREFIX
 from pipeline.results_table import STARTER_PK, table_definition
@@ -20,18 +20,6 @@ from pipeline.results_table import STARTER_PK, table_definition
 TEMPLATE = load_template()
 RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
 TEXT = TEMPLATE_PATH.read_text(encoding="utf-8")
-NAME_PROPERTIES = {
-    "AWS::S3::Bucket": "BucketName",
-    "AWS::DynamoDB::Table": "TableName",
-    "AWS::SNS::Topic": "TopicName",
-    "AWS::Events::Rule": "Name",
-    "AWS::Lambda::Function": "FunctionName",
-    "AWS::Logs::LogGroup": "LogGroupName",
-    "AWS::SQS::Queue": "QueueName",
-    "AWS::IAM::Role": "RoleName",
-    "AWS::SageMaker::NotebookInstance": "NotebookInstanceName",
-    "AWS::SageMaker::NotebookInstanceLifecycleConfig": "NotebookInstanceLifecycleConfigName",
-}
 
 
 def of_type(resource_type: str) -> dict[str, dict[str, Any]]:
