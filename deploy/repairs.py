@@ -26,12 +26,12 @@ string no JSON parser reads)
 SageMaker lifecycle config and notebook     create them under the declared names (moto has
 instance created under generated names;     no Update API: a changed one is deleted and
 LifecycleConfigName, RootAccess ignored     created again), with the lifecycle config
-(so the config is not attached)             attached, and wait as CloudFormation waits: until
-                                            the instance is InService after its OnCreate and
-                                            OnStart hooks (RepairError if it Failed, with
-                                            its FailureReason). What OnStart started goes on,
+(so the config is not attached). The        attached, and wait as CloudFormation waits: until
+twin's engine creates them as declared      the instance is InService after its OnCreate and
+(emulation/sagemaker/cloudformation.py);    OnStart hooks (RepairError if it Failed, with
+LocalStack's skips them                     its FailureReason). What OnStart started goes on,
                                             as after a deploy on AWS: the creation run. Stop
-                                            the instance moto created under its generated name
+                                            an instance created under a generated name
 ==========================================  ================================================
 
 The repairs take their clients per service, so SageMaker may live elsewhere than the stack:
@@ -630,6 +630,10 @@ def _repair_notebook_instance(
         for prop, (_, key) in _INSTANCE_PROPERTIES.items()
         if prop in props and key in stored
     ):
+        if stored.get("NotebookInstanceStatus") == "Pending":
+            # An engine that created the instance as declared but returned before it was
+            # InService (the twin's: moto's change sets run synchronously): CloudFormation's wait.
+            _await_in_service(context, name, INSTANCE_SETTLE_SECONDS)
         return actions
     if stored is not None:
         _stop_instance(sagemaker, name)

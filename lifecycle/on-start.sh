@@ -111,23 +111,24 @@ instance_status() {
 }
 
 # StopNotebookInstance is accepted only from InService ("Status (Pending) not in ([InService])"):
-# wait for it, bounded, retrying with backoff. If this fails, the heartbeat has stopped, and the
-# starter Lambda stops the instance at the next schedule.
+# ask, and only when refused read the status; wait for InService, bounded, retrying with
+# backoff. If this fails, the heartbeat has stopped, and the starter Lambda stops the instance
+# at the next schedule.
 stop_instance() {
-  local deadline=$((SECONDS + ${ASR_STOP_WAIT_SECONDS:-1800})) delay=5 status
+  local deadline=$((SECONDS + ${ASR_STOP_WAIT_SECONDS:-1800})) delay=5 status refused
   while :; do
+    if refused="$(aws sagemaker stop-notebook-instance \
+      --notebook-instance-name "$INSTANCE_NAME" 2>&1)"; then
+      log "stop requested for $INSTANCE_NAME"
+      return 0
+    fi
     status="$(instance_status 2>&1)" || status="unknown ($status)"
     case "$status" in
       Stopping | Stopped | Deleting)
         log "$INSTANCE_NAME is already $status"
         return 0
         ;;
-      InService)
-        if aws sagemaker stop-notebook-instance --notebook-instance-name "$INSTANCE_NAME"; then
-          log "stop requested for $INSTANCE_NAME"
-          return 0
-        fi
-        ;;
+      InService) log "the stop of $INSTANCE_NAME was refused: $refused" ;;
       *) log "$INSTANCE_NAME is $status; it can be stopped once InService" ;;
     esac
     upload_log
@@ -150,12 +151,21 @@ publish_failure() {
     log "ERROR: publish failed"
 }
 
+# The three downloads run side by side: each `aws` call is mostly its interpreter's start-up.
 fetch_artifacts() {
-  mkdir -p "$RUN_DIR/pipeline" &&
-    aws s3 cp --only-show-errors "$ASR_ARTIFACTS/notebooks/$NOTEBOOK_NAME" "$RUN_DIR/$NOTEBOOK_NAME" &&
-    aws s3 cp --only-show-errors "$ASR_ARTIFACTS/pipeline.zip" "$RUN_DIR/pipeline.zip" &&
-    aws s3 cp --only-show-errors "$ASR_ARTIFACTS/requirements-notebook.txt" \
-      "$RUN_DIR/requirements-notebook.txt" &&
+  local pids=() pid status=0
+  mkdir -p "$RUN_DIR/pipeline" || return 1
+  aws s3 cp --only-show-errors "$ASR_ARTIFACTS/notebooks/$NOTEBOOK_NAME" "$RUN_DIR/$NOTEBOOK_NAME" &
+  pids+=($!)
+  aws s3 cp --only-show-errors "$ASR_ARTIFACTS/pipeline.zip" "$RUN_DIR/pipeline.zip" &
+  pids+=($!)
+  aws s3 cp --only-show-errors "$ASR_ARTIFACTS/requirements-notebook.txt" \
+    "$RUN_DIR/requirements-notebook.txt" &
+  pids+=($!)
+  for pid in "${pids[@]}"; do
+    wait "$pid" || status=1
+  done
+  [ "$status" -eq 0 ] &&
     "$ASR_PYTHON" -m zipfile -e "$RUN_DIR/pipeline.zip" "$RUN_DIR/pipeline" &&
     export PYTHONPATH="$RUN_DIR/pipeline${PYTHONPATH:+:$PYTHONPATH}"
 }
@@ -196,9 +206,23 @@ prepare_environment() {
   find "$WORK/envs" -mindepth 1 -maxdepth 1 -type d ! -name "$key" -exec rm -rf {} + || true
 }
 
+# A kernel for this python, so papermill finds it by name ("No such kernel" otherwise): the
+# kernel spec `python -m ipykernel install` (ipykernel 7) writes, without importing ipykernel
+# (a third of a second); that ipykernel is installed is checked all the same.
 register_kernel() {
-  # A kernel for this python: avoids papermill's "No such kernel".
-  "$RUN_PYTHON" -m ipykernel install --prefix "$WORK/jupyter" --name "$KERNEL_NAME" >/dev/null &&
+  local spec="$WORK/jupyter/share/jupyter/kernels/$KERNEL_NAME"
+  mkdir -p "$spec" &&
+    "$RUN_PYTHON" -c '
+import importlib.util, json, platform, sys
+if importlib.util.find_spec("ipykernel") is None:
+    sys.exit(f"{sys.executable}: No module named ipykernel")
+frozen = ["-Xfrozen_modules=off"] if platform.python_implementation() == "CPython" else []
+argv = [sys.executable, *frozen, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+spec = {"argv": argv, "display_name": sys.argv[2], "language": "python",
+        "metadata": {"debugger": True}}
+with open(sys.argv[1], "w", encoding="utf-8") as file:
+    json.dump(spec, file, indent=1)
+' "$spec/kernel.json" "$KERNEL_NAME" &&
     export JUPYTER_PATH="$WORK/jupyter/share/jupyter${JUPYTER_PATH:+:$JUPYTER_PATH}"
 }
 
@@ -215,6 +239,7 @@ run_notebook() {
     -p max_jobs_in_flight "${ASR_MAX_JOBS_IN_FLIGHT:-250}" \
     -p engine_label "${ASR_ENGINE_LABEL:-amazon-transcribe}" \
     -p poll_interval "${ASR_POLL_INTERVAL:-30}" \
+    -p sweep_interval "${ASR_SWEEP_INTERVAL:-2}" \
     -p scores_table "${ASR_SCORES_TABLE:-}" \
     -p regression_threshold "${ASR_REGRESSION_THRESHOLD:-0.02}" \
     -p confidence "${ASR_REGRESSION_CONFIDENCE:-0.95}"
@@ -224,6 +249,18 @@ upload_notebook() {
   [ -f "$EXECUTED" ] || return 0
   aws s3 cp --only-show-errors "$EXECUTED" "$(report_uri "$NOTEBOOK_NAME")" ||
     log "ERROR: could not upload the executed notebook"
+}
+
+# The executed notebook goes up while the run goes on (its log, its failure CSV); the run
+# waits for it before the instance stops.
+upload_notebook_started() {
+  upload_notebook &
+  NOTEBOOK_UPLOAD=$!
+}
+
+notebook_uploaded() {
+  [ -n "$NOTEBOOK_UPLOAD" ] && wait "$NOTEBOOK_UPLOAD"
+  NOTEBOOK_UPLOAD=""
 }
 
 # The one failure path: a scores CSV carrying the error (it is skipped if the run wrote one).
@@ -257,6 +294,7 @@ finish() {
     exit "$status"
   fi
   upload_log
+  notebook_uploaded
   phase stopping
   stop_instance
   upload_log
@@ -266,6 +304,7 @@ finish() {
 run() {
   RUN_STARTED=$SECONDS PHASE=start FINISHED="" STOPPED_FROM_OUTSIDE="" HEARTBEAT_PID=""
   PIPELINE_READY="" INSTALL_ERROR="" EXECUTED="$RUN_DIR/transcribe_and_score.output.ipynb"
+  NOTEBOOK_UPLOAD=""
   trap finish EXIT
   trap on_term TERM INT
   : "${ASR_ARTIFACTS:?}" "${ASR_MEDIA_BUCKET:?}" "${ASR_RESULTS_BUCKET:?}" "${ASR_TOPIC_ARN:?}"
@@ -294,7 +333,7 @@ ${INSTALL_ERROR:-see $(report_uri "$RUN_LOG_NAME")}"
   phase notebook
   local status=0
   run_notebook || status=$?
-  upload_notebook
+  upload_notebook_started
   if [ "$status" -ne 0 ]; then
     phase failure
     report_failure "papermill exited with status $status"

@@ -132,6 +132,7 @@ def run_corpus(
         language_code=config.language_code,
         max_in_flight=config.max_jobs_in_flight,
         poll_interval=config.poll_interval,
+        sweep_interval=config.sweep_interval,
         job_timeout=config.job_timeout,
         on_progress=on_progress,
     )

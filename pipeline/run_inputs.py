@@ -26,6 +26,7 @@ class RunConfig:
     normalizer: str = "english"
     engine_label: str = "amazon-transcribe"
     poll_interval: float = 30.0  # a safety net: sweeps notice finished jobs (orchestrator)
+    sweep_interval: float = 2.0  # one ListTranscriptionJobs call per sweep
     job_timeout: float = 3600.0
     # The history the report shows and the comparison it makes, read from the stack's scores
     # table (empty: none); the same threshold and confidence ingest decides with.

@@ -36,6 +36,16 @@ QUICK_NOTEBOOKS: dict[str, float] = {
 }
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """make test runs with ``--dist loadgroup``: a module runs whole on one worker (its tests
+    may share a module's twin and build on one another), unless it is marked ``spread``, whose
+    tests then go wherever a worker is free: the long chain tests no longer queue on one."""
+    for item in items:
+        if item.get_closest_marker("spread") is None:
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__ if item.module else ""))
+
+
 def quick_notebooks(sandbox_root: Path, **settings: Any) -> NotebookHostConfig:
     """A notebook host's settings for tests (QUICK_NOTEBOOKS), ``settings`` overriding them."""
     return NotebookHostConfig(sandbox_root=sandbox_root, **{**QUICK_NOTEBOOKS, **settings})

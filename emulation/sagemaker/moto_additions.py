@@ -11,6 +11,7 @@ call the backend, like moto's own.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -275,16 +276,21 @@ def _check_pattern(value: str, shape: str, location: str) -> None:
         )
 
 
-def with_create_settings(
-    create: Callable[[SageMakerResponse], ActionResult],
-) -> Callable[[SageMakerResponse], ActionResult]:
-    """CreateNotebookInstance keeps the platform, IMDS and IP settings moto drops (checked
-    against the model first), so DescribeNotebookInstance reports them."""
+@dataclass(frozen=True)
+class CreateSettings:
+    """The platform, IMDS and IP settings of a new instance, which moto drops: checked against
+    botocore's model, then kept on the instance so DescribeNotebookInstance reports them."""
 
-    def create_with_settings(self: SageMakerResponse) -> ActionResult:
-        platform = self._get_param("PlatformIdentifier") or DEFAULT_PLATFORM
-        imds = self._get_param("InstanceMetadataServiceConfiguration") or DEFAULT_IMDS
-        ip_address_type = self._get_param("IpAddressType") or DEFAULT_IP_ADDRESS_TYPE
+    platform: str
+    imds_version: str
+    ip_address_type: str
+
+    @classmethod
+    def read(cls, get: Callable[[str], Any]) -> CreateSettings:
+        """From the request's parameters (or a template's properties), checked as AWS checks."""
+        platform = get("PlatformIdentifier") or DEFAULT_PLATFORM
+        imds = get("InstanceMetadataServiceConfiguration") or DEFAULT_IMDS
+        ip_address_type = get("IpAddressType") or DEFAULT_IP_ADDRESS_TYPE
         _check_pattern(platform, "PlatformIdentifier", "platformIdentifier")
         version = str(imds.get("MinimumInstanceMetadataServiceVersion", ""))
         _check_pattern(
@@ -293,15 +299,28 @@ def with_create_settings(
             "instanceMetadataServiceConfiguration.minimumInstanceMetadataServiceVersion",
         )
         _check_enum(ip_address_type, "IPAddressType", "ipAddressType")
-        result = create(self)
-        instance = self.sagemaker_backend.get_notebook_instance(
-            self._get_param("NotebookInstanceName")
-        )
-        instance.platform_identifier = platform
+        return cls(platform, version, ip_address_type)
+
+    def apply(self, instance: FakeSagemakerNotebookInstance) -> None:
+        instance.platform_identifier = self.platform
         instance.instance_metadata_service_configuration = {
-            "MinimumInstanceMetadataServiceVersion": version
+            "MinimumInstanceMetadataServiceVersion": self.imds_version
         }
-        instance.ip_address_type = ip_address_type
+        instance.ip_address_type = self.ip_address_type
+
+
+def with_create_settings(
+    create: Callable[[SageMakerResponse], ActionResult],
+) -> Callable[[SageMakerResponse], ActionResult]:
+    """CreateNotebookInstance keeps the platform, IMDS and IP settings moto drops (checked
+    against the model first), so DescribeNotebookInstance reports them."""
+
+    def create_with_settings(self: SageMakerResponse) -> ActionResult:
+        settings = CreateSettings.read(self._get_param)
+        result = create(self)
+        settings.apply(
+            self.sagemaker_backend.get_notebook_instance(self._get_param("NotebookInstanceName"))
+        )
         return result
 
     return create_with_settings

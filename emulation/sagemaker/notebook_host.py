@@ -57,7 +57,7 @@ from emulation.iam.credentials import (
     Caller,
     RoleNotAssumable,
 )
-from emulation.sagemaker import machine, messages
+from emulation.sagemaker import cloudformation, machine, messages
 from emulation.sagemaker.config import NotebookHostConfig, Sandbox
 from emulation.sagemaker.container import ContainerGroup
 from emulation.sagemaker.hooks import ON_CREATE, ON_START, Hook, HookGroup
@@ -209,6 +209,7 @@ class NotebookHost:
             "delete_from_cloudformation_json",
             classmethod(delete_config_from_cloudformation_json),
         )
+        cloudformation.declared_names(patch)
         patch(SageMakerResponse, "update_notebook_instance", update_notebook_instance_handler)
         patch(
             SageMakerResponse,

@@ -92,7 +92,7 @@ def rehearsal(fake_container: Any, tmp_path: Path) -> Iterator[Rehearsal]:
             "AWS_REGION": "us-east-1",
             "ASR_PYTHON": sys.executable,
             "ASR_NOTEBOOK_PYTHON": sys.executable,
-            "ASR_POLL_INTERVAL": "1",
+            "ASR_SWEEP_INTERVAL": "0.5",
             "HF_HUB_OFFLINE": "1",
         }
     )

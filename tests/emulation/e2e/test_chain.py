@@ -17,7 +17,7 @@ import pytest
 from emulation.e2e.chain import DEFAULT_CORPUS, E2EOptions, run_chain
 from emulation.e2e.stages import StageLog
 
-pytestmark = [pytest.mark.e2e, pytest.mark.speech]
+pytestmark = [pytest.mark.e2e, pytest.mark.speech, pytest.mark.spread]
 
 
 def chain(

@@ -43,7 +43,7 @@ from emulation.events.scheduler import Scheduler
 from emulation.sagemaker.notebook_host import NotebookHost
 from pipeline.results_table import starter_notes
 
-pytestmark = [pytest.mark.e2e]
+pytestmark = [pytest.mark.e2e, pytest.mark.spread]
 PROJECT = Path(__file__).resolve().parents[3]
 T = TypeVar("T")
 

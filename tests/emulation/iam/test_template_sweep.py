@@ -135,6 +135,7 @@ def _cases() -> list:
 
 
 @pytest.mark.e2e
+@pytest.mark.spread
 @pytest.mark.parametrize("ref", _cases())
 def test_without_the_statement_the_chain_fails_where_it_is_needed(
     ref: StatementRef, sweep_twin: Twin, small_corpus: Path, tmp_path: Path

@@ -412,7 +412,7 @@ def test_cloudformation_deletes_a_running_instance(sm, host, twin_and_host):
     }
     stack_id = cfn.create_stack(StackName="nb-stack", TemplateBody=json.dumps(template))["StackId"]
     [instance] = sm.list_notebook_instances()["NotebookInstances"]
-    # moto's generated name has capitals; the ARN (the physical id) lowercases them.
+    # The generated name (no NotebookInstanceName) has capitals; the ARN lowercases them.
     assert instance["NotebookInstanceArn"] == instance["NotebookInstanceArn"].lower()
     assert instance["NotebookInstanceName"] != instance["NotebookInstanceName"].lower()
     host.wait_for_status(instance["NotebookInstanceName"], "InService")
@@ -429,8 +429,7 @@ def test_cloudformation_updates_and_deletes_a_lifecycle_configuration_by_its_arn
     """The configuration's physical id is its ARN (CloudFormation template reference,
     AWS::SageMaker::NotebookInstanceLifecycleConfig, Return values: "Ref returns the Amazon
     Resource Name (ARN)"), whose name SageMaker lowercases, so a name with capitals is not found
-    by splitting the ARN (moto's way). moto names the configuration after the stack and the
-    logical id (capitals), ignoring the declared name, which deploy/repairs.py restores."""
+    by splitting the ARN (moto's way). The declared name keeps the stack's capitals."""
     cfn = twin_and_host[0].client("cloudformation")
 
     def template(script: str) -> str:
@@ -448,7 +447,7 @@ def test_cloudformation_updates_and_deletes_a_lifecycle_configuration_by_its_arn
     ]
     [config] = sm.list_notebook_instance_lifecycle_configs()["NotebookInstanceLifecycleConfigs"]
     name = config["NotebookInstanceLifecycleConfigName"]
-    assert name.startswith("Nb-Config-OnStartConfig-")
+    assert name == "Nb-Config-on-start"
     assert config["NotebookInstanceLifecycleConfigArn"].endswith("/" + name.lower())
 
     cfn.update_stack(StackName="Nb-Config", TemplateBody=template("echo two\n"))
@@ -462,6 +461,60 @@ def test_cloudformation_updates_and_deletes_a_lifecycle_configuration_by_its_arn
     assert cfn.describe_stacks(StackName=stack_id)["Stacks"][0]["StackStatus"] == "DELETE_COMPLETE"
     listed = sm.list_notebook_instance_lifecycle_configs()["NotebookInstanceLifecycleConfigs"]
     assert listed == []
+
+
+def test_cloudformation_creates_the_declared_instance_and_runs_its_hooks(sm, host, twin_and_host):
+    """CloudFormation creates AWS::SageMaker::NotebookInstance under its NotebookInstanceName with
+    every declared property, and the lifecycle configuration under its
+    NotebookInstanceLifecycleConfigName (CloudFormation template reference for both types; moto
+    5.2.5 generates both names and drops all but InstanceType and RoleArn, so the configuration
+    was never attached). The instance boots as CreateNotebookInstance's does: Pending, then its
+    OnStart runs, then InService."""
+    cfn = twin_and_host[0].client("cloudformation")
+    resources = {
+        "Config": {
+            "Type": "AWS::SageMaker::NotebookInstanceLifecycleConfig",
+            "Properties": {
+                "NotebookInstanceLifecycleConfigName": {"Fn::Sub": "${AWS::StackName}-on-start"},
+                "OnStart": [{"Content": {"Fn::Base64": "echo started by cloudformation\n"}}],
+            },
+        },
+        "Instance": {
+            "Type": "AWS::SageMaker::NotebookInstance",
+            "Properties": {
+                "NotebookInstanceName": {"Fn::Sub": "${AWS::StackName}-notebook"},
+                "InstanceType": "ml.t3.medium",
+                "RoleArn": ROLE_ARN,
+                "LifecycleConfigName": {
+                    "Fn::GetAtt": ["Config", "NotebookInstanceLifecycleConfigName"]
+                },
+                "DirectInternetAccess": "Enabled",
+                "RootAccess": "Disabled",
+                "VolumeSizeInGB": 7,
+                "PlatformIdentifier": "notebook-al2023-v1",
+                "InstanceMetadataServiceConfiguration": {
+                    "MinimumInstanceMetadataServiceVersion": "2"
+                },
+            },
+        },
+    }
+    cfn.create_stack(StackName="Nb-Cfn", TemplateBody=json.dumps({"Resources": resources}))
+
+    host.wait_for_status("Nb-Cfn-notebook", "InService", timeout=60)
+    described = sm.describe_notebook_instance(NotebookInstanceName="Nb-Cfn-notebook")
+    assert described["NotebookInstanceLifecycleConfigName"] == "Nb-Cfn-on-start"
+    assert (described["RootAccess"], described["VolumeSizeInGB"]) == ("Disabled", 7)
+    assert described["PlatformIdentifier"] == "notebook-al2023-v1"
+    assert described["InstanceMetadataServiceConfiguration"] == {
+        "MinimumInstanceMetadataServiceVersion": "2"
+    }
+    assert "started by cloudformation" in host.hook_log("Nb-Cfn-notebook")
+    [listed] = sm.list_notebook_instances()["NotebookInstances"]
+    assert listed["NotebookInstanceName"] == "Nb-Cfn-notebook"  # no second, generated one
+    sm.stop_notebook_instance(NotebookInstanceName="Nb-Cfn-notebook")
+    host.wait_for_status("Nb-Cfn-notebook", "Stopped")
+    cfn.delete_stack(StackName="Nb-Cfn")
+    assert sm.list_notebook_instances()["NotebookInstances"] == []
 
 
 def test_hooks_longer_than_aws_allows_are_refused(sm, host):
