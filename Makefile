@@ -61,7 +61,7 @@ lint: install
 	$(PY) -m deploy.iam_lint
 
 test: install apt-deps lint $(TWIN_STACK)
-	TWIN=$(TWIN) $(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadgroup
+	TWIN=$(TWIN) $(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 # Uses the background twin when one runs (make twin), so history builds up; else its own.
 e2e: install $(TWIN_STACK)

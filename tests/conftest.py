@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from xdist.scheduler import LoadScopeScheduling
 
 from deploy.cli.config import CONFIG_ENV
 from emulation.background.state import DIR_ENV
@@ -36,14 +37,47 @@ QUICK_NOTEBOOKS: dict[str, float] = {
 }
 
 
-@pytest.hookimpl(tryfirst=True)
+# Modules whose tests are independent (each deploys its own stack), so make test may run them
+# on different workers: the long chain tests. Marked ``spread`` too, which collection checks.
+SPREAD_MODULES = frozenset(
+    {
+        "tests/emulation/e2e/test_chain.py",
+        "tests/emulation/e2e/test_instance_runs.py",
+        "tests/emulation/iam/test_template_sweep.py",
+    }
+)
+
+
+class SpreadScheduling(LoadScopeScheduling):
+    """make test's ``--dist loadfile``, except that each test of SPREAD_MODULES is a unit of
+    its own, handed out first (the longest tests first: none is left to run alone at the end).
+    Other modules run whole on one worker: their tests may share a module's twin and build on
+    one another. (pytest-xdist's loadgroup would do this, but 3.8.0 cannot mark pytest 9's
+    node ids.)"""
+
+    def _split_scope(self, nodeid: str) -> str:
+        path = nodeid.split("::", 1)[0]
+        return nodeid if path in SPREAD_MODULES else path
+
+    def _assign_work_unit(self, node: Any) -> None:
+        first = next((s for s in self.workqueue if "::" in s), None)
+        if first is not None:
+            self.workqueue.move_to_end(first, last=False)
+        super()._assign_work_unit(node)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> SpreadScheduling | None:
+    return SpreadScheduling(config, log) if config.getvalue("dist") == "loadfile" else None
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """make test runs with ``--dist loadgroup``: a module runs whole on one worker (its tests
-    may share a module's twin and build on one another), unless it is marked ``spread``, whose
-    tests then go wherever a worker is free: the long chain tests no longer queue on one."""
+    """A module marked ``spread`` must be listed in SPREAD_MODULES, and the other way round."""
     for item in items:
-        if item.get_closest_marker("spread") is None:
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__ if item.module else ""))
+        path = item.nodeid.split("::", 1)[0]
+        if (item.get_closest_marker("spread") is not None) != (path in SPREAD_MODULES):
+            raise pytest.UsageError(
+                f"{item.nodeid}: the spread marker and tests/conftest.py's SPREAD_MODULES disagree"
+            )
 
 
 def quick_notebooks(sandbox_root: Path, **settings: Any) -> NotebookHostConfig:

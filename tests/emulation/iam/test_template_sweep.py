@@ -26,6 +26,8 @@ from emulation.e2e.chain import DEFAULT_CORPUS, E2EOptions, twin_config
 from emulation.e2e.sites import EmbeddedSite
 from emulation.e2e.sweep import TRUST, StatementRef, run_without, statements
 
+pytestmark = pytest.mark.spread
+
 # (role, statement) -> (the stage that fails, the refused action or the refusal's words).
 # Stage None: the chain does not use the statement (it stays green without it); the reason.
 # Two stages: the run goes on without the statement, so the chain notices the refusal at its
@@ -135,7 +137,6 @@ def _cases() -> list:
 
 
 @pytest.mark.e2e
-@pytest.mark.spread
 @pytest.mark.parametrize("ref", _cases())
 def test_without_the_statement_the_chain_fails_where_it_is_needed(
     ref: StatementRef, sweep_twin: Twin, small_corpus: Path, tmp_path: Path
