@@ -8,7 +8,9 @@ instance's lifecycle script and notebook, Transcribe, ingest, the message, the s
 from the outside; its summary gives each stage's share and the span the twin's engine took
 (first job started to last job completed, from ListTranscriptionJobs).
 
-Goals (issue 15): chain <= 1.2 x pure + 3 s; the twin's engine span within 10% of pure.
+Goals (issue 15): chain <= 1.2 x pure + 3 s; the twin's engine span within 10% of pure. Also
+printed: the scheduled run alone (fire schedule to instance stop), without the twin's start, the
+deploy and the creation run, which a stack pays once.
 
     .venv/bin/python bench/e2e_overhead.py [--repeat 3] [--corpus DIR]
 """
@@ -27,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+SCHEDULED_FROM = "fire schedule"  # the stages of the run the schedule starts
 sys.path.insert(0, str(ROOT))
 
 
@@ -118,9 +121,24 @@ def main() -> int:
     goal = 1.2 * pure + 3
     verdict = "met" if wall <= goal else "missed"
     print(f"goal chain <= 1.2 x pure + 3 s = {goal:.1f} s: {verdict}")
+    scheduled = statistics.median(
+        sum(
+            stage["seconds"]
+            for name, stage in c["stages"].items()
+            if list(c["stages"]).index(name) >= list(c["stages"]).index(SCHEDULED_FROM)
+        )
+        for c in chains
+    )
     print(
-        f"twin's engine span   : {span:6.1f} s  = {span / recognize:.2f}x recognize alone"
-        f" ({'within' if span <= 1.1 * recognize else 'outside'} 10%)"
+        f"the scheduled run    : {scheduled:6.1f} s  = {scheduled / pure:.2f}x pure"
+        f"  (from '{SCHEDULED_FROM}' on: what each day's run costs after the deploy)"
+    )
+    # The twin loads its model in the run's first job, so its span holds the load as pure's
+    # total does.
+    print(
+        f"twin's engine span   : {span:6.1f} s  = {span / pure:.2f}x pure load + recognize"
+        f" ({'within' if span <= 1.1 * pure else 'outside'} 10%); {span / recognize:.2f}x"
+        " recognize alone"
     )
     print("\nstages (median seconds, share of the chain):")
     for name in chains[0]["stages"]:
