@@ -207,7 +207,7 @@ prepare_environment() {
 }
 
 # A kernel for this python, so papermill finds it by name ("No such kernel" otherwise): the
-# kernel spec `python -m ipykernel install` (ipykernel 7) writes, without importing ipykernel
+# kernel spec `python -m ipykernel install` writes (ipykernel 6.31 and 7), without importing it
 # (a third of a second); that ipykernel is installed is checked all the same.
 register_kernel() {
   local spec="$WORK/jupyter/share/jupyter/kernels/$KERNEL_NAME"
