@@ -3,11 +3,9 @@
 ``up`` and ``down`` are the old names of ``deploy`` and ``delete``, kept as aliases.
 """
 
-import sys
-
-from deploy.cli.main import build_parser, main, parse_params
+from deploy.cli.main import build_parser, entry, main, parse_params
 
 __all__ = ["build_parser", "main", "parse_params"]
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()
