@@ -32,10 +32,12 @@ class NotebookHostConfig:
     pending_seconds      time in Pending before the OnStart hook starts (provisioning).
     boot_seconds         time still in Pending after the OnStart hook exits 0 (AWS starts
                          Jupyter then): what the hook backgrounded already runs, and a
-                         StopNotebookInstance it makes is refused until InService.
+                         StopNotebookInstance it makes is refused until InService. A test
+                         may hold it long and end it (NotebookHost.end_pending).
     stopping_seconds     time in Stopping before the instance's processes are ended. It lets a
                          StopNotebookInstance call made by the instance itself return first
                          (`aws` exits about 0.15 s after the call; AWS takes a minute or more).
+                         NotebookHost.end_stopping ends a long one.
     updating_seconds     time in Updating after UpdateNotebookInstance, before Stopped.
     stop_grace_seconds   SIGTERM, then SIGKILL after this long.
     extra_env            added last to the environment of the hook (and all it starts).

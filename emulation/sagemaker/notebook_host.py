@@ -112,6 +112,17 @@ class _Run:
     group: HookGroup
     ended: threading.Event = field(default_factory=threading.Event)
     watchdog: threading.Timer | None = None
+    # The simulated Pending after the hook and Stopping, cut short by a test (end_pending,
+    # end_stopping) that has seen what it waited for, instead of sleeping a worst case.
+    pending_over: threading.Event = field(default_factory=threading.Event)
+    stopping_over: threading.Event = field(default_factory=threading.Event)
+
+    def end(self) -> None:
+        """Mark the run as ending (its caller ends the processes): no timer, no Pending left."""
+        self.ended.set()
+        self.pending_over.set()
+        if self.watchdog is not None:
+            self.watchdog.cancel()
 
 
 class NotebookHost:
@@ -256,6 +267,21 @@ class NotebookHost:
             return machine.Isolation(machine.ENVIRONMENT, False, "the notebook-instance container")
         return machine.resolve(self.config.machine, self.config.python_bin_dir)
 
+    def end_pending(self, name: str) -> None:
+        """End the instance's simulated Pending after its hook now (``boot_seconds``): for a test
+        that holds it Pending until the run has shown what it does there."""
+        with self._lock:
+            run = self._runs.get(name)
+        if run is not None:
+            run.pending_over.set()
+
+    def end_stopping(self, name: str) -> None:
+        """End the instance's simulated Stopping now (``stopping_seconds``), likewise."""
+        with self._lock:
+            run = self._runs.get(name)
+        if run is not None:
+            run.stopping_over.set()
+
     def processes_alive(self, name: str) -> list[int]:
         """Pids still running for the instance's latest start (hook and all it started)."""
         with self._lock:
@@ -391,7 +417,8 @@ class NotebookHost:
                 backend, instance, run, config_arn, event, script, aws_env, caller
             ):
                 return
-        if not run.ended.wait(self.config.boot_seconds):
+        run.pending_over.wait(self.config.boot_seconds)
+        if not run.ended.is_set():
             ran = " and ".join(event for event, _ in scripts)
             self._enter_service(instance, run, f"{ran} exited 0")
 
@@ -469,7 +496,7 @@ class NotebookHost:
             self._record(instance, run, "Failed", why or reason, failure_reason=reason)
 
     def _halt(self, instance: FakeSagemakerNotebookInstance, run: _Run) -> None:
-        time.sleep(self.config.stopping_seconds)
+        run.stopping_over.wait(self.config.stopping_seconds)
         run.group.end(self.config.stop_grace_seconds)
         with self._lock:
             self._record(instance, run, "Stopped", "instance processes ended")
@@ -537,9 +564,7 @@ class NotebookHost:
         with self._lock:
             if run.ended.is_set() or self._runs.get(run.instance_name) is not run:
                 return False
-            run.ended.set()
-            if run.watchdog is not None:
-                run.watchdog.cancel()
+            run.end()
             return True
 
     def _record(
@@ -585,9 +610,7 @@ class NotebookHost:
         with self._lock:
             runs = list(self._runs.values())
             for run in runs:
-                run.ended.set()
-                if run.watchdog is not None:
-                    run.watchdog.cancel()
+                run.end()
         for run in runs:
             try:
                 run.group.end(grace_seconds=0)
@@ -680,9 +703,7 @@ class NotebookHost:
                     instance=name,
                 )
                 with self._lock:
-                    run.ended.set()
-                    if run.watchdog is not None:
-                        run.watchdog.cancel()
+                    run.end()
                 run.group.end(grace_seconds=0)
                 with self._lock:
                     self._record(

@@ -40,6 +40,7 @@ from emulation.core.twin import Twin
 from emulation.e2e.chain import DEFAULT_CORPUS, E2EOptions, deploy_outputs, twin_config
 from emulation.e2e.sites import EmbeddedSite
 from emulation.events.scheduler import Scheduler
+from emulation.sagemaker.config import NotebookHostConfig
 from emulation.sagemaker.notebook_host import NotebookHost
 from pipeline.results_table import starter_notes
 
@@ -80,7 +81,7 @@ class Stack:
     twin: Twin
     name: str
     outputs: dict[str, str]
-    base_env: dict[str, str]
+    base: NotebookHostConfig
     earlier: int = 0  # messages before the test's own: the creation run's
 
     @property
@@ -95,8 +96,9 @@ class Stack:
         return self.twin.client(service)
 
     def configure_host(self, env: dict[str, str] | None = None, **settings: Any) -> None:
+        """The module's host settings with these changes (none: back to the module's)."""
         self.host.config = dataclasses.replace(
-            self.host.config, extra_env={**self.base_env, **(env or {})}, **settings
+            self.base, extra_env={**self.base.extra_env, **(env or {})}, **settings
         )
 
     def configure_starter(self, **env: str) -> None:
@@ -189,7 +191,10 @@ class Stack:
         return eventually(run_with_jobs, "a transcription job of the run")
 
     def settle(self) -> None:
-        """Leave the instance Stopped (a stop is refused while Pending)."""
+        """Leave the instance Stopped (a stop is refused while Pending), ending a Pending or
+        Stopping a failed test left held."""
+        self.host.end_pending(self.instance)
+        self.host.end_stopping(self.instance)
         status = eventually(
             lambda: (s := self.status()) in ("InService", "Stopping", "Stopped", "Failed") and s,
             f"{self.instance} settled",
@@ -207,7 +212,7 @@ def stack(lifecycle_twin: Twin) -> Iterator[Stack]:
     repair_stack(lifecycle_twin, name, template=load_template())
     host = lifecycle_twin.part(NotebookHost)
     base = host.config
-    deployed = Stack(lifecycle_twin, name, outputs, dict(base.extra_env))
+    deployed = Stack(lifecycle_twin, name, outputs, base)
     # Creating the instance ran OnStart (AWS runs it "including when you create the notebook
     # instance"): a first run on the empty corpus, messaged, which stops the instance.
     created = deployed.next_message(0)
@@ -267,22 +272,27 @@ def test_a_built_environment_is_reused_and_the_stop_waits_for_in_service(stack: 
     (env / "bin" / "python").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
     (env / "bin" / "python").chmod(0o755)
     (env / ".complete").write_text("built 2026-11-01T06:00:00Z in 42 s\n")
-    # Long enough for the NO_CORPUS run to reach its stop while still Pending on 2 busy cores
-    # (20 s was not: fetch, papermill and the failure path took 20 s under a loaded suite).
-    stack.configure_host({"ASR_NOTEBOOK_PYTHON": ""}, boot_seconds=40.0)
+    # Pending after the hook until the run has been refused its stop (end_pending below):
+    # a fixed span long enough for a loaded suite cost 40 s.
+    stack.configure_host({"ASR_NOTEBOOK_PYTHON": ""}, boot_seconds=600.0)
 
     stack.client("sagemaker").start_notebook_instance(NotebookInstanceName=stack.instance)
     message = stack.next_message(0)
+    run_id = message.attributes["run_id"]
+    pending = f"{stack.instance} is Pending; it can be stopped once InService"
+    local_log = stack.run_dirs()[-1] / "run.log"
+    assert local_log.parent.name == run_id
+    eventually(lambda: pending in local_log.read_text(), "the run refused its stop while Pending")
+    assert stack.status() == "Pending"
+    stack.host.end_pending(stack.instance)
 
     assert message.attributes["status"] == "NO_CORPUS"
     stack.wait_status("Stopped")
-    run_id = message.attributes["run_id"]
     log = stack.results_object(f"reports/{run_id}/run.log").decode()
     assert f"reusing environment {key} (built 2026-11-01T06:00:00Z in 42 s)" in log
-    assert f"{stack.instance} is Pending; it can be stopped once InService" in log
+    assert pending in log
     # The last lines reach the instance's disk; the stop may end the run before their upload.
-    local = (stack.run_dirs()[-1] / "run.log").read_text()
-    assert f"stop requested for {stack.instance}" in local
+    assert f"stop requested for {stack.instance}" in local_log.read_text()
     moves = [
         (t.from_status, t.to_status)
         for t in Inspector(stack.twin).notebook_transitions()
@@ -373,7 +383,11 @@ def test_the_starter_stops_an_instance_whose_run_died_and_the_next_message_says_
 def test_a_fire_while_stopping_too_long_is_skipped_and_the_next_message_says_so(
     stack: Stack,
 ) -> None:
-    stack.configure_host(stopping_seconds=10.0)
+    """A fire while the instance is Stopping waits up to STOPPED_WAIT_SECONDS for Stopped, then
+    records a skipped start; the next run's message carries that note, the first's does not.
+    Stopping is held (600 s, ended by the test once the starter answered), as AWS's takes a
+    minute or more."""
+    stack.configure_host(stopping_seconds=600.0)
     stack.configure_starter(STOPPED_WAIT_SECONDS="1", POLL_SECONDS="0.2")
     stack.client("sagemaker").start_notebook_instance(NotebookInstanceName=stack.instance)
     first = stack.next_message(0)
@@ -386,6 +400,8 @@ def test_a_fire_while_stopping_too_long_is_skipped_and_the_next_message_says_so(
     assert answer["notes"] == [
         f"skipped the scheduled start: {stack.instance} was still Stopping after 1 s"
     ]
+    assert stack.status() == "Stopping"
+    stack.host.end_stopping(stack.instance)
     stack.wait_status("Stopped")
     stack.configure_host()
     assert stack.fire()["action"] == "started"
