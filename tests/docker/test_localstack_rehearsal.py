@@ -18,6 +18,7 @@ skipped ones is tested in test_e2e_localstack.py).
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -135,11 +136,20 @@ def rehearsal(fake_container: Any, tmp_path: Path) -> Iterator[Rehearsal]:
                 process.wait()
 
 
-def test_the_chain_runs_across_localstack_the_twin_and_the_instance(rehearsal: Rehearsal) -> None:
+def test_the_chain_runs_across_localstack_the_twin_and_the_instance(
+    rehearsal: Rehearsal, tmp_path: Path
+) -> None:
+    """Where each call goes, not what the engine hears: two clips of the sample corpus."""
     site = LocalStackSite(
         LocalStackBackend(rehearsal.localstack).client_env(rehearsal.twin), container=CONTAINER
     )
-    chain = ChainRun(site, E2EOptions(stack="rehearsal", timeout=300), StageLog(print))
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for clip in sorted(DEFAULT_CORPUS.glob("*.wav"))[:2]:
+        shutil.copy(clip, corpus)
+        shutil.copy(clip.with_suffix(".txt"), corpus)
+    options = E2EOptions(stack="rehearsal", timeout=300, corpus=corpus)
+    chain = ChainRun(site, options, StageLog(print))
     chain.deploy()
     functions = site.client("lambda")
     for key in ("StartNotebookFunctionName", "IngestScoresFunctionName"):  # LAMBDA_DOCKER_FLAGS
@@ -160,7 +170,8 @@ def test_the_chain_runs_across_localstack_the_twin_and_the_instance(rehearsal: R
 
     assert all(stage["status"] == "ok" for stage in summary["stages"].values())
     run_id = summary["run_id"]
-    audio = sorted(p.name for p in DEFAULT_CORPUS.iterdir() if p.suffix != ".txt")
+    audio = sorted(p.name for p in corpus.iterdir() if p.suffix != ".txt")
+    assert len(audio) == 2
     assert [f["file"] for f in summary["files"]] == audio
     assert {f["status"] for f in summary["files"]} == {"ok"}
     [note] = summary["notifications"]
