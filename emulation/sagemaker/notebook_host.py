@@ -270,23 +270,22 @@ class NotebookHost:
     def end_pending(self, name: str) -> None:
         """End the instance's simulated Pending after its hook now (``boot_seconds``): for a test
         that holds it Pending until the run has shown what it does there."""
-        with self._lock:
-            run = self._runs.get(name)
-        if run is not None:
+        if (run := self._latest_run(name)) is not None:
             run.pending_over.set()
 
     def end_stopping(self, name: str) -> None:
         """End the instance's simulated Stopping now (``stopping_seconds``), likewise."""
-        with self._lock:
-            run = self._runs.get(name)
-        if run is not None:
+        if (run := self._latest_run(name)) is not None:
             run.stopping_over.set()
 
     def processes_alive(self, name: str) -> list[int]:
         """Pids still running for the instance's latest start (hook and all it started)."""
-        with self._lock:
-            run = self._runs.get(name)
+        run = self._latest_run(name)
         return run.group.alive() if run else []
+
+    def _latest_run(self, name: str) -> _Run | None:
+        with self._lock:
+            return self._runs.get(name)
 
     def wait_for_status(self, name: str, status: str, timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout
