@@ -106,7 +106,11 @@ def background_twin() -> Iterator[str]:
     with tempfile.TemporaryDirectory(prefix="e2e-bench-twin-") as folder:
         env = {**os.environ, DIR_ENV: folder, PORT_ENV: str(free_port())}
         twin = [sys.executable, "-m", "deploy", "twin"]
-        subprocess.run([*twin, "start"], cwd=ROOT, env=env, capture_output=True, check=True)
+        started = subprocess.run(
+            [*twin, "start"], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+        )
+        if started.returncode != 0:
+            raise SystemExit(f"asr-monitor twin start failed:\n{started.stdout}{started.stderr}")
         try:
             yield folder
         finally:
